@@ -1,0 +1,180 @@
+package activities
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Inputs and results of the activities. They are recorded in workflow
+// history, which every Web UI user can read: no secret may ever be part of
+// them (the claim's temporary credentials stay inside the activity).
+
+// RunRef names one run of a task.
+type RunRef struct {
+	TaskID string `json:"taskId"`
+	RunID  int    `json:"runId"`
+}
+
+// Run is one run of a task as Taskcluster reports it.
+type Run struct {
+	RunID          int       `json:"runId"`
+	State          string    `json:"state"` // pending, running, completed, failed, exception
+	ReasonCreated  string    `json:"reasonCreated"`
+	ReasonResolved string    `json:"reasonResolved,omitempty"`
+	Scheduled      time.Time `json:"scheduled"`
+	TakenUntil     time.Time `json:"takenUntil,omitempty"`
+	WorkerGroup    string    `json:"workerGroup,omitempty"`
+	WorkerID       string    `json:"workerId,omitempty"`
+}
+
+// TaskStatus is Taskcluster's status of a task: its runs, oldest first.
+type TaskStatus struct {
+	TaskID   string    `json:"taskId"`
+	State    string    `json:"state"`
+	Deadline time.Time `json:"deadline"`
+	Expires  time.Time `json:"expires"`
+	Runs     []Run     `json:"runs"`
+}
+
+// PrepareInput asks for a task's definition to be read and validated.
+type PrepareInput struct {
+	TaskID string `json:"taskId"`
+	RunID  int    `json:"runId"`
+}
+
+// Decisions of PrepareTask.
+const (
+	DecisionInject    = "inject"    // valid: inject a BuildRequest
+	DecisionIgnore    = "ignore"    // builder matches ignored_builders: do nothing at all
+	DecisionMalformed = "malformed" // claim the run, reportException malformed-payload
+)
+
+// Prepared is the validated task, ready to inject, or the reason it is not.
+type Prepared struct {
+	Decision string `json:"decision"`
+	// Reason explains a malformed or ignored decision, for the task's author
+	// and the operator.
+	Reason      string    `json:"reason,omitempty"`
+	BuilderName string    `json:"builderName"`
+	Branch      string    `json:"branch,omitempty"` // already shortened to a path
+	Revision    string    `json:"revision,omitempty"`
+	Expires     time.Time `json:"expires"`
+	Deadline    time.Time `json:"deadline"`
+	// Injection is set when Decision is DecisionInject.
+	Injection *InjectInput `json:"injection,omitempty"`
+}
+
+// Sourcestamp is what a BuildRequest is built from.
+type Sourcestamp struct {
+	Branch     string `json:"branch,omitempty"`
+	Revision   string `json:"revision,omitempty"`
+	Repository string `json:"repository,omitempty"`
+	Project    string `json:"project,omitempty"`
+}
+
+// Property is one buildset property, in the payload's order.
+type Property struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
+// InjectInput is everything written to the scheduler DB for one BuildRequest.
+type InjectInput struct {
+	TaskID      string      `json:"taskId"`
+	RunID       int         `json:"runId"`
+	BuilderName string      `json:"builderName"`
+	Sourcestamp Sourcestamp `json:"sourcestamp"`
+	Properties  []Property  `json:"properties"`
+	Priority    int         `json:"priority"` // 1 for "priority": "high" tasks
+	// SubmittedAt is the run's scheduled time (bug 1391102), set by the
+	// workflow from the run it injects for.
+	SubmittedAt time.Time `json:"submittedAt"`
+}
+
+// InjectResult names the BuildRequest that carries the task.
+type InjectResult struct {
+	BuildRequestID int64 `json:"buildRequestId"`
+	Created        bool  `json:"created"`
+}
+
+// ClaimResult is what the workflow keeps of a claim or reclaim reply.
+// A zero TakenUntil means the queue did not give us the run (the answer to a
+// quarantined worker).
+type ClaimResult struct {
+	TakenUntil time.Time `json:"takenUntil"`
+	// RepliedAt is when the reply arrived; TakenUntil minus RepliedAt is
+	// the claim period the reclaim schedule is computed from.
+	RepliedAt time.Time `json:"repliedAt"`
+}
+
+// ExceptionInput reports a run as exception.
+type ExceptionInput struct {
+	TaskID string `json:"taskId"`
+	RunID  int    `json:"runId"`
+	Reason string `json:"reason"` // worker-shutdown, malformed-payload, ...
+}
+
+// ArtifactsInput is what CreateArtifacts attaches before a run is resolved.
+type ArtifactsInput struct {
+	TaskID string `json:"taskId"`
+	RunID  int    `json:"runId"`
+	// Properties becomes public/properties.json: {name: [value, source]}.
+	Properties map[string][2]any `json:"properties"`
+	// LogURL, when set, becomes the reference artifact
+	// public/logs/live_backing.log.gz.
+	LogURL  string    `json:"logUrl,omitempty"`
+	Expires time.Time `json:"expires"`
+}
+
+// BuildRequestState is a BuildRequest's row and its builds, as the safety
+// net and the event loop need them.
+type BuildRequestState struct {
+	BuildRequestID int64 `json:"buildRequestId"`
+	Complete       bool  `json:"complete"`
+	Results        *int  `json:"results,omitempty"`
+	ClaimedAt      int64 `json:"claimedAt"`
+	CompleteAt     int64 `json:"completeAt,omitempty"`
+	Builds         int   `json:"builds"`
+	// RunningBuilds counts builds of the request with no finish time.
+	RunningBuilds int `json:"runningBuilds"`
+}
+
+// CancelResult tells how many self-serve cancels were sent.
+type CancelResult struct {
+	Requested int `json:"requested"`
+}
+
+// Watermark is how far the sweep has read the scheduler DB, so each
+// cancelled BuildRequest is reported once.
+type Watermark struct {
+	CompleteAt     int64 `json:"completeAt"`
+	BuildRequestID int64 `json:"buildRequestId"`
+}
+
+// CancelledRequest is a BuildRequest of ours cancelled in Buildbot before it
+// started.
+type CancelledRequest struct {
+	TaskID         string `json:"taskId"`
+	BuildRequestID int64  `json:"buildRequestId"`
+}
+
+// SweepResult is one pass of the sweep.
+type SweepResult struct {
+	Cancelled []CancelledRequest `json:"cancelled"`
+	Next      Watermark          `json:"next"`
+	// Adopted counts BuildRequests of a previous bridge that were handed to
+	// a task workflow in adopt mode during this pass.
+	Adopted int `json:"adopted"`
+}
+
+// Error types of the non-retryable ApplicationErrors the activities return,
+// so the workflow can branch on what Taskcluster answered. Everything else an
+// activity returns is retried by its retry policy.
+const (
+	ErrTCConflict      = "TCRequestConflict"    // 409
+	ErrTCNotFound      = "TCResourceNotFound"   // 404
+	ErrTCForbidden     = "TCInsufficientScopes" // 403
+	ErrTCBadRequest    = "TCInputError"         // 400
+	ErrPropertyTooLong = "PropertyTooLong"      // a property over Buildbot's 1024 characters
+	ErrBadPayload      = "MalformedPayload"     // the task's payload cannot be injected
+)

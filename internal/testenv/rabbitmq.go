@@ -1,0 +1,71 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func rabbitHostPort() string {
+	if v := os.Getenv("BBB_TEST_RABBIT"); v != "" {
+		return v
+	}
+	return "127.0.0.1:5672"
+}
+
+func rabbitAPI() string {
+	if v := os.Getenv("BBB_TEST_RABBIT_API"); v != "" {
+		return strings.TrimSuffix(v, "/")
+	}
+	return "http://127.0.0.1:15672/api"
+}
+
+// RabbitURL creates a fresh vhost on the real RabbitMQ broker, grants guest
+// full rights on it, and returns its AMQP URL. Exchanges and queues can then
+// carry their real names without two tests seeing each other's messages.
+// The vhost, and everything in it, is deleted when the test ends.
+func RabbitURL(t testing.TB) string {
+	t.Helper()
+	vhost := UniqueName("bbbtest-")
+	path := "/vhosts/" + url.PathEscape(vhost)
+	if err := rabbitAPICall(http.MethodPut, path, ""); err != nil {
+		t.Fatalf("testenv: create RabbitMQ vhost: %v (is RabbitMQ with the management plugin running? .ci/run starts it)", err)
+	}
+	t.Cleanup(func() {
+		if err := rabbitAPICall(http.MethodDelete, path, ""); err != nil {
+			t.Logf("testenv: delete vhost %s: %v", vhost, err)
+		}
+	})
+	perms := `{"configure":".*","write":".*","read":".*"}`
+	if err := rabbitAPICall(http.MethodPut, "/permissions/"+url.PathEscape(vhost)+"/guest", perms); err != nil {
+		t.Fatalf("testenv: grant guest on vhost: %v", err)
+	}
+	return fmt.Sprintf("amqp://guest:guest@%s/%s", rabbitHostPort(), url.PathEscape(vhost))
+}
+
+func rabbitAPICall(method, path, body string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, rabbitAPI()+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth("guest", "guest")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The project's test command (README: `make test`; CI: .ci/run). Starts the
+# real services if needed, runs the static checks, then the tests: unit and
+# package tests with -race, and the end-to-end scenarios (which embed the
+# Temporal server, too slow under -race on 2 cores) without.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+
+GOBIN=$(go env GOPATH)/bin
+export PATH="$GOBIN:$PATH"
+install_tool() { # install_tool BINARY MODULE@VERSION
+  if ! command -v "$1" >/dev/null 2>&1; then
+    echo "test: installing $2" >&2
+    GOFLAGS= go install "$2"
+  fi
+}
+install_tool staticcheck honnef.co/go/tools/cmd/staticcheck@v0.8.2
+install_tool workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
+
+echo "== gofmt" >&2
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "not gofmt-formatted:" >&2; echo "$unformatted" >&2; exit 1
+fi
+echo "== go vet" >&2
+go vet ./...
+echo "== staticcheck" >&2
+staticcheck ./...
+echo "== workflowcheck" >&2
+workflowcheck ./workflows/...
+
+# Packages whose tests embed the Temporal server: few, big binaries.
+E2E_PKGS="./e2e/..."
+echo "== unit and package tests (-race)" >&2
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/e2e')
+if [ -d e2e ]; then
+  echo "== end-to-end scenarios" >&2
+  go test -count=1 -timeout 25m $E2E_PKGS
+fi
