@@ -1,0 +1,211 @@
+// Package config reads the bridge's JSON configuration file, shared by the
+// worker and the starter.
+//
+// The original bridge's config.json is accepted unchanged (DESIGN §5):
+// keys it had that are no longer needed (bbb_db, every logfile) are
+// ignored with a notice, unknown keys are warned about and ignored, and a
+// bad value is refused with one error naming the key. Secrets are never
+// logged: use String or LogValue to show a Config.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/dburl"
+)
+
+// Defaults for keys the file may leave out.
+const (
+	DefaultBuildbotExchange       = "exchange/build"
+	DefaultReflectorInterval      = 60 * time.Second
+	DefaultTemporalAddress        = "127.0.0.1:7233"
+	DefaultTemporalNamespace      = "default"
+	DefaultTemporalTaskQueue      = "buildbot-bridge"
+	DefaultAllowedBuildersRefresh = 300 * time.Second
+	DefaultReclaimLead            = 300 * time.Second
+	DefaultFinishedGrace          = 600 * time.Second
+	DefaultWorkerListen           = "127.0.0.1:9464"
+	DefaultStarterListen          = "127.0.0.1:9465"
+	// DefaultPulseHost is where the original always connected (amqps).
+	DefaultPulseHost = "pulse.mozilla.org:5671"
+)
+
+// Environment variables that override taskcluster_queue_config.
+const (
+	EnvRootURL     = "TASKCLUSTER_ROOT_URL"
+	EnvClientID    = "TASKCLUSTER_CLIENT_ID"
+	EnvAccessToken = "TASKCLUSTER_ACCESS_TOKEN"
+)
+
+// Secret is a string that prints, logs and JSON-encodes as "xxxxx" (or ""
+// when empty). Convert it with string() where the value is really needed.
+type Secret string
+
+const redacted = "xxxxx"
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString redacts for %#v.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON keeps the secret out of anything JSON-encoded, Temporal
+// payloads included.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// Config is the whole configuration, with defaults filled in and every value
+// checked.
+type Config struct {
+	// Taskcluster is taskcluster_queue_config, with the environment applied.
+	Taskcluster Taskcluster
+	// SchedulerDB is buildbot_scheduler_db.
+	SchedulerDB dburl.URL
+	// SelfServeURL is selfserve_url without a trailing slash.
+	SelfServeURL string
+	// PulseUser and PulsePassword are pulse_user and pulse_password as
+	// written (empty when pulse_url carries the credentials).
+	PulseUser     string
+	PulsePassword Secret
+	// PulseURL is pulse_url, or the URL the original connected to
+	// (amqps://<pulse_user>:<pulse_password>@pulse.mozilla.org:5671/).
+	PulseURL Secret
+	// PulseQueueBasename is pulse_queue_basename.
+	PulseQueueBasename string
+	// RestrictedBuilders and IgnoredBuilders are the compiled
+	// restricted_builders and ignored_builders.
+	RestrictedBuilders Patterns
+	IgnoredBuilders    Patterns
+	// TCWorkerGroup and TCWorkerID are the top-level tc_worker_group and
+	// tc_worker_id; use ClaimWorkerGroup/ClaimWorkerID for claims.
+	TCWorkerGroup string
+	TCWorkerID    string
+	TCListener    TCListener
+	BBListener    BBListener
+	Reflector     Reflector
+	Temporal      Temporal
+	// AllowedBuildersURL is allowed_builders_url ("" when not configured).
+	AllowedBuildersURL string
+	// AllowedBuildersRefresh is allowed_builders_refresh.
+	AllowedBuildersRefresh time.Duration
+	Reclaim                Reclaim
+	// FinishedGrace is finished_grace_seconds: how long a BuildRequest may
+	// sit complete with no finished event before the task is resolved from
+	// the row.
+	FinishedGrace time.Duration
+	Worker        Listener
+	Starter       Listener
+}
+
+// Taskcluster is taskcluster_queue_config.
+type Taskcluster struct {
+	// RootURL has no trailing slash.
+	RootURL     string
+	ClientID    string
+	AccessToken Secret
+}
+
+// TCListener is the tclistener section.
+type TCListener struct {
+	PulseExchangeBasename string
+	WorkerType            string
+	ProvisionerID         string
+}
+
+// BBListener is the bblistener section.
+type BBListener struct {
+	PulseExchange string
+	// TCWorkerGroup and TCWorkerID are optional; when set they win over the
+	// top-level keys for claims, as in the deployments that had them.
+	TCWorkerGroup string
+	TCWorkerID    string
+}
+
+// Reflector is the reflector section.
+type Reflector struct {
+	// Interval is the sweep period.
+	Interval time.Duration
+}
+
+// Temporal is the temporal section.
+type Temporal struct {
+	Address   string
+	Namespace string
+	TaskQueue string
+}
+
+// Reclaim is the reclaim section.
+type Reclaim struct {
+	// Lead is reclaim.lead_seconds: the most a reclaim happens ahead of
+	// takenUntil.
+	Lead time.Duration
+}
+
+// Listener is a process's own section (worker, starter).
+type Listener struct {
+	// Listen is the host:port of the metrics and health endpoint.
+	Listen string
+}
+
+// ClaimWorkerGroup is the workerGroup to claim runs with:
+// bblistener.tc_worker_group when set, else tc_worker_group.
+func (c Config) ClaimWorkerGroup() string {
+	if c.BBListener.TCWorkerGroup != "" {
+		return c.BBListener.TCWorkerGroup
+	}
+	return c.TCWorkerGroup
+}
+
+// ClaimWorkerID is the workerId to claim runs with: bblistener.tc_worker_id
+// when set, else tc_worker_id.
+func (c Config) ClaimWorkerID() string {
+	if c.BBListener.TCWorkerID != "" {
+		return c.BBListener.TCWorkerID
+	}
+	return c.TCWorkerID
+}
+
+// Load reads and checks the config file at path. env looks up environment
+// variables (os.Getenv in production); log receives notices and warnings
+// (nil discards them).
+func Load(path string, env func(string) string, log *slog.Logger) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(data, env, log)
+}
+
+// Parse checks a config file's contents; see Load.
+func Parse(data []byte, env func(string) string, log *slog.Logger) (*Config, error) {
+	if env == nil {
+		env = func(string) string { return "" }
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var probe json.RawMessage
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, syntaxError(data, err)
+	}
+	top, err := newObject(log, "", probe, topKeys...)
+	if err != nil {
+		return nil, err
+	}
+	r := reader{env: env, log: log}
+	c, err := r.read(top)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
