@@ -147,8 +147,21 @@ type CancelResult struct {
 // Watermark is how far the sweep has read the scheduler DB, so each
 // cancelled BuildRequest is reported once.
 type Watermark struct {
-	CompleteAt     int64 `json:"completeAt"`
+	// CompleteAt: every cancelled request completed before it was reported.
+	CompleteAt int64 `json:"completeAt"`
+	// BuildRequestID is the highest request id examined so far; it grows
+	// whenever a pass examines new rows at an unchanged CompleteAt.
 	BuildRequestID int64 `json:"buildRequestId"`
+	// Seen are the requests at or after CompleteAt already examined:
+	// complete_at comes from several hosts' clocks and commits late, so
+	// the sweep re-reads a settling window and skips these.
+	Seen []SeenRequest `json:"seen,omitempty"`
+}
+
+// SeenRequest is a BuildRequest the sweep already examined.
+type SeenRequest struct {
+	ID         int64 `json:"id"`
+	CompleteAt int64 `json:"completeAt"`
 }
 
 // CancelledRequest is a BuildRequest of ours cancelled in Buildbot before it

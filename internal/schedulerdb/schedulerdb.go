@@ -96,6 +96,13 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schedulerdb: %w", err)
 	}
+	return OpenURL(ctx, u, opts...)
+}
+
+// OpenURL is Open for a URL already parsed (the config keeps
+// buildbot_scheduler_db parsed).
+func OpenURL(ctx context.Context, u dburl.URL, opts ...Option) (*DB, error) {
+	var err error
 	o := options{queryTimeout: 30 * time.Second, pingTimeout: 15 * time.Second}
 	for _, opt := range opts {
 		opt(&o)

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,4 +69,50 @@ func rabbitAPICall(method, path, body string) error {
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
 	}
 	return nil
+}
+
+// WaitForConsumers waits until queue on the vhost of amqpURL has at least n
+// consumers, i.e. a consumer process has declared, bound and subscribed to
+// it, so messages published from now on reach it.
+func WaitForConsumers(t testing.TB, amqpURL, queue string, n int, timeout time.Duration) {
+	t.Helper()
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vhost := strings.TrimPrefix(u.Path, "/")
+	vhost, _ = url.PathUnescape(vhost)
+	path := rabbitAPI() + "/queues/" + url.PathEscape(vhost) + "/" + url.PathEscape(queue)
+	deadline := time.Now().Add(timeout)
+	for {
+		var q struct {
+			Consumers int `json:"consumers"`
+		}
+		if err := rabbitGet(path, &q); err == nil && q.Consumers >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: queue %q has fewer than %d consumers after %s", queue, n, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func rabbitGet(fullURL string, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fullURL, nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth("guest", "guest")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", fullURL, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }

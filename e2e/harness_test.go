@@ -1,0 +1,476 @@
+// Package e2e runs the bridge end to end: an embedded Temporal server, real
+// MariaDB and RabbitMQ, the stand-in Taskcluster queue and Buildbot masters,
+// and the worker and starter wired exactly as their main packages wire them.
+// Tests assert what Taskcluster, the scheduler DB and self-serve end up with.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v3"
+	"github.com/taskcluster/httpbackoff/v3"
+	"github.com/taskcluster/slugid-go/slugid"
+	tcclient "github.com/taskcluster/taskcluster/v44/clients/client-go"
+	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
+	"github.com/bbbridge/buildbot-bridge/internal/bridge"
+	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/pulse"
+	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
+	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
+	"github.com/bbbridge/buildbot-bridge/internal/testenv"
+)
+
+const (
+	provisionerID = "buildbot-bridge"
+	workerType    = "buildbot-bridge"
+	workerGroup   = "bbb-e2e"
+	workerID      = "bbb-e2e-1"
+	schedulerID   = "e2e-scheduler"
+	bridgeClient  = "project/releng/buildbot-bridge"
+	bridgeToken   = "e2e-bridge-token-7fQ2"
+	schedClient   = "e2e-scheduler"
+	schedToken    = "e2e-scheduler-token-9Lk3"
+)
+
+// One Temporal server for the whole package: starting one costs ~1.2 s and
+// ~180 MB; every test gets its own task queue, DB, vhost and stand-ins.
+var (
+	temporalOnce sync.Once
+	temporalSrv  *temporaltest.TestServer
+)
+
+func temporalServer() *temporaltest.TestServer {
+	temporalOnce.Do(func() { temporalSrv = temporaltest.NewServer() })
+	return temporalSrv
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if temporalSrv != nil {
+		temporalSrv.Stop()
+	}
+	os.Exit(code)
+}
+
+// envOptions shape one bridge deployment under test.
+type envOptions struct {
+	// ClaimTimeout of the stand-in queue (default 20 min, the real one).
+	ClaimTimeout time.Duration
+	// Script decides each build's outcome (default: SUCCESS after 300 ms).
+	Script bbsim.Script
+	// Builders the simulated masters serve (default: all).
+	Builders []string
+	// Config edits the bridge's config.json before it is parsed.
+	Config func(map[string]any)
+	// Starters is how many starter processes consume Pulse (default 1).
+	Starters int
+	// NoWorker leaves the worker stopped, for tests that start it later.
+	NoWorker bool
+	// SQLite uses a SQLite scheduler DB instead of MariaDB.
+	SQLite bool
+}
+
+// env is one running bridge deployment.
+type env struct {
+	t        *testing.T
+	ctx      context.Context
+	queue    *tcfake.Queue
+	sim      *bbsim.Sim
+	db       *schedulerdb.DB
+	cfg      *config.Config
+	temporal client.Client
+	tc       *tcqueue.Queue // the scheduler's view of the queue, for creating tasks
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	stopped []func()
+	worker  *process
+}
+
+// process is a worker or starter running in this test process.
+type process struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (p *process) stop(t *testing.T) {
+	p.cancel()
+	select {
+	case err := <-p.done:
+		if err != nil && err != context.Canceled {
+			t.Errorf("process stopped with: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("process did not stop within 30s")
+	}
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	e := &env{t: t, ctx: ctx, log: testLogger(t)}
+
+	ts := temporalServer()
+	e.temporal = ts.GetDefaultClient()
+
+	amqpURL := testenv.RabbitURL(t)
+	pub, err := pulse.DialPublisher(ctx, amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+
+	claim := o.ClaimTimeout
+	if claim == 0 {
+		claim = 20 * time.Minute
+	}
+	e.queue, err = tcfake.New(tcfake.Options{
+		ClaimTimeout:     claim,
+		DeadlineDelay:    time.Second,
+		Publisher:        pub,
+		ResolverInterval: 200 * time.Millisecond,
+		Clients: map[string]tcfake.Client{
+			// The bridge's own credentials carry exactly the scopes
+			// REFERENCE §A says it needs, so a missing one fails here as
+			// it would in production.
+			bridgeClient: {AccessToken: bridgeToken, Scopes: []string{
+				"queue:claim-task:" + provisionerID + "/" + workerType,
+				"queue:worker-id:" + workerGroup + "/" + workerID,
+				"queue:cancel-task:" + schedulerID + "/*",
+				"queue:rerun-task:" + schedulerID + "/*",
+				"queue:reclaim-task:*",
+				"queue:resolve-task:*",
+				"queue:create-artifact:*",
+			}},
+			schedClient: {AccessToken: schedToken, Scopes: []string{"*"}},
+		},
+		Logger: e.log.With("component", "tcfake"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.queue.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.queue.Close)
+
+	dbURL := ""
+	if o.SQLite {
+		dbURL = testenv.SQLiteURL(t)
+	} else {
+		dbURL = testenv.MariaDBURL(t)
+	}
+	e.db, err = schedulerdb.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	if err := e.db.CreateBuildbotSchema(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	script := o.Script
+	if script == nil {
+		script = bbsim.Fixed(bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 300 * time.Millisecond})
+	}
+	e.sim, err = bbsim.New(bbsim.Options{
+		DB:           e.db.SQL(),
+		Driver:       e.db.Driver(),
+		Publisher:    pub,
+		PollInterval: 200 * time.Millisecond,
+		Script:       script,
+		Builders:     o.Builders,
+		AgentDelay:   100 * time.Millisecond,
+		Logger:       e.log.With("component", "bbsim"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.sim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.sim.Close)
+
+	raw := map[string]any{
+		"taskcluster_queue_config": map[string]any{
+			"rootUrl":     e.queue.RootURL(),
+			"credentials": map[string]any{"clientId": bridgeClient, "accessToken": bridgeToken},
+		},
+		"buildbot_scheduler_db": dbURL,
+		"selfserve_url":         e.sim.SelfServeURL(),
+		"pulse_url":             amqpURL,
+		"pulse_queue_basename":  "queue/bbb-e2e",
+		"tc_worker_group":       workerGroup,
+		"tc_worker_id":          workerID,
+		"restricted_builders":   []string{"^release-"},
+		"ignored_builders":      []string{"^ignored-"},
+		"tclistener": map[string]any{
+			"pulse_exchange_basename": "exchange/taskcluster-queue/v1",
+			"worker_type":             workerType,
+			"provisioner_id":          provisionerID,
+		},
+		"bblistener": map[string]any{"pulse_exchange": "exchange/build"},
+		"reflector":  map[string]any{"interval": 1},
+		"temporal": map[string]any{
+			"address":    ts.GetFrontendHostPort(),
+			"namespace":  ts.GetDefaultNamespace(),
+			"task_queue": testenv.UniqueName("bbb-e2e-"),
+		},
+		"reclaim":                map[string]any{"lead_seconds": 300},
+		"finished_grace_seconds": 5,
+		"worker":                 map[string]any{"listen": "127.0.0.1:0"},
+		"starter":                map[string]any{"listen": "127.0.0.1:0"},
+	}
+	if o.Config != nil {
+		o.Config(raw)
+	}
+	data, _ := json.Marshal(raw)
+	e.cfg, err = config.Parse(data, func(string) string { return "" }, e.log)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+
+	e.tc = tcqueue.New(&tcclient.Credentials{ClientID: schedClient, AccessToken: schedToken}, e.queue.RootURL())
+	e.tc.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
+		InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
+		MaxInterval: time.Second, MaxElapsedTime: 5 * time.Second, Clock: backoff.SystemClock,
+	}}
+
+	if !o.NoWorker {
+		e.startWorker()
+	}
+	starters := o.Starters
+	if starters == 0 {
+		starters = 1
+	}
+	for i := 0; i < starters; i++ {
+		e.startStarter()
+	}
+	// Tasks created before the starters subscribed would publish into
+	// queues that do not exist yet (in production the durable queues
+	// outlive any one starter).
+	for _, q := range []string{"task-pending", "task-exception", "started", "log_uploaded"} {
+		testenv.WaitForConsumers(t, amqpURL, "queue/bbb-e2e/"+q, starters, 30*time.Second)
+	}
+	return e
+}
+
+func (e *env) run(name string, f func(ctx context.Context) error) *process {
+	ctx, cancel := context.WithCancel(e.ctx)
+	p := &process{cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- f(ctx) }()
+	e.t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.stop(e.t)
+		}
+	})
+	return p
+}
+
+// startWorker runs the worker as worker/main.go does.
+func (e *env) startWorker() *process {
+	p := e.run("worker", func(ctx context.Context) error {
+		return bridge.RunWorker(ctx, e.cfg, e.log.With("process", "worker"))
+	})
+	e.mu.Lock()
+	e.worker = p
+	e.mu.Unlock()
+	return p
+}
+
+// startStarter runs a starter as starter/main.go does.
+func (e *env) startStarter() *process {
+	return e.run("starter", func(ctx context.Context) error {
+		return bridge.RunStarter(ctx, e.cfg, e.log.With("process", "starter"))
+	})
+}
+
+// taskSpec is what a test asks Taskcluster to run.
+type taskSpec struct {
+	Builder    string
+	Properties map[string]any
+	Branch     string // sourcestamp branch; "" for no sourcestamp
+	Revision   string
+	Priority   string
+	Scopes     []string
+	Deadline   time.Duration // from now; default 1 h
+	Retries    int           // default 5
+	Payload    json.RawMessage
+}
+
+// createTask creates a task for the bridge's provisioner/workerType through
+// the official client, as a Taskcluster user would.
+func (e *env) createTask(s taskSpec) string {
+	e.t.Helper()
+	taskID := slugid.Nice()
+	payload := s.Payload
+	if payload == nil {
+		p := map[string]any{"buildername": s.Builder}
+		props := s.Properties
+		if props == nil {
+			props = map[string]any{"product": "firefox"}
+		}
+		p["properties"] = props
+		if s.Branch != "" {
+			ss := map[string]any{"branch": s.Branch}
+			if s.Revision != "" {
+				ss["revision"] = s.Revision
+			}
+			p["sourcestamp"] = ss
+		}
+		payload, _ = json.Marshal(p)
+	}
+	deadline := s.Deadline
+	if deadline == 0 {
+		deadline = time.Hour
+	}
+	now := time.Now()
+	def := tcqueue.TaskDefinitionRequest{
+		ProvisionerID: provisionerID,
+		WorkerType:    workerType,
+		SchedulerID:   schedulerID,
+		TaskGroupID:   taskID,
+		Created:       tcclient.Time(now),
+		Deadline:      tcclient.Time(now.Add(deadline)),
+		Expires:       tcclient.Time(now.Add(24 * time.Hour)),
+		Payload:       payload,
+		Priority:      s.Priority,
+		Retries:       int64(s.Retries),
+		Scopes:        s.Scopes,
+		Metadata: tcqueue.TaskMetadata{
+			Name: "e2e " + s.Builder, Description: "end-to-end test task",
+			Owner: "releng@example.com", Source: "https://example.com/e2e",
+		},
+	}
+	if _, err := e.tc.CreateTask(taskID, &def); err != nil {
+		e.t.Fatalf("createTask: %v", err)
+	}
+	return taskID
+}
+
+// status is the task's status as Taskcluster has it now.
+func (e *env) status(taskID string) tcqueue.TaskStatusStructure {
+	e.t.Helper()
+	st, ok := e.queue.Status(taskID)
+	if !ok {
+		e.t.Fatalf("task %s unknown to the queue", taskID)
+	}
+	return st
+}
+
+// waitFor polls cond until it holds or timeout passes, then fails with what.
+func (e *env) waitFor(timeout time.Duration, what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// waitRunState waits until run runID of the task is in state (and, if
+// reason is set, resolved with that reason).
+func (e *env) waitRunState(taskID string, runID int, state, reason string, timeout time.Duration) tcqueue.TaskStatusStructure {
+	e.t.Helper()
+	var st tcqueue.TaskStatusStructure
+	e.waitFor(timeout, fmt.Sprintf("task %s run %d %s/%s", taskID, runID, state, reason), func() bool {
+		st = e.status(taskID)
+		if len(st.Runs) <= runID {
+			return false
+		}
+		r := st.Runs[runID]
+		return r.State == state && (reason == "" || r.ReasonResolved == reason)
+	})
+	return st
+}
+
+// waitWorkflowClosed waits until the task's workflow has ended, successfully.
+func (e *env) waitWorkflowClosed(taskID string, timeout time.Duration) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, timeout)
+	defer cancel()
+	run := e.temporal.GetWorkflow(ctx, "task-"+taskID, "")
+	if err := run.Get(ctx, nil); err != nil {
+		e.t.Fatalf("workflow task-%s: %v", taskID, err)
+	}
+}
+
+// calls returns the queue API calls made for taskID with the given method,
+// answered with a 2xx status.
+func (e *env) calls(taskID, method string) []tcfake.Call {
+	var out []tcfake.Call
+	for _, c := range e.queue.Calls() {
+		if c.TaskID == taskID && c.Method == method && c.Status < 300 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// buildRequests returns the ids of the BuildRequests whose buildset carries
+// the task, read with Buildbot's own columns.
+func (e *env) buildRequests(taskID string) []int64 {
+	e.t.Helper()
+	rows, err := e.db.SQL().QueryContext(e.ctx,
+		`SELECT br.id FROM buildrequests br JOIN buildsets bs ON bs.id = br.buildsetid
+		 WHERE bs.external_idstring = ? ORDER BY br.id`, "taskId:"+taskID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			e.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+type testWriter struct {
+	t  *testing.T
+	mu *sync.Mutex
+	on *bool
+}
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if *w.on {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// testLogger sends logs to the test's log (shown on failure or with -v),
+// and stops when the test ends so late goroutines cannot panic the run.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("BBB_E2E_QUIET") != "" {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	on := true
+	mu := &sync.Mutex{}
+	t.Cleanup(func() { mu.Lock(); on = false; mu.Unlock() })
+	return slog.New(slog.NewTextHandler(testWriter{t: t, mu: mu, on: &on}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

@@ -1,0 +1,75 @@
+// Package bridge wires the bridge's two processes from their config: the
+// worker (task and sweep workflows, activities) and the starter (Pulse
+// consumers). The main packages and the end-to-end tests run the same code.
+package bridge
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
+)
+
+// startupTimeout bounds each start-up step that talks to a server.
+const startupTimeout = time.Minute
+
+// Process is what a main package runs once its config is loaded; it returns
+// when ctx ends (after draining) or on a fatal error.
+type Process func(ctx context.Context, cfg *config.Config, log *slog.Logger) error
+
+// Main is the whole of a main package: flags -config/-c, logs on stderr,
+// SIGINT/SIGTERM for a graceful stop, exit status 1 on failure and 2 on
+// bad usage.
+func Main(name string, run Process) {
+	var configPath string
+	flag.StringVar(&configPath, "config", "", "path of the bridge's config.json")
+	flag.StringVar(&configPath, "c", "", "shorthand for -config")
+	flag.Parse()
+	if configPath == "" || flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "usage: %s -config FILE\n", name)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", name)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := RunWithConfigFile(ctx, configPath, log, run); err != nil {
+		log.Error(name+" stopped", "err", err)
+		os.Exit(1)
+	}
+	log.Info(name + " stopped")
+}
+
+// RunWithConfigFile loads the config at path (environment variables apply)
+// and runs the process with it.
+func RunWithConfigFile(ctx context.Context, path string, log *slog.Logger, run Process) error {
+	cfg, err := config.Load(path, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	log.Info("config loaded", "config", cfg)
+	return run(ctx, cfg, log)
+}
+
+// openSchedulerDB connects to the scheduler DB and creates the bridge's own
+// table if missing, the only DDL the bridge ever runs there. Both processes
+// do it, so neither depends on the other having started first.
+func openSchedulerDB(ctx context.Context, cfg *config.Config) (*schedulerdb.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	defer cancel()
+	db, err := schedulerdb.OpenURL(ctx, cfg.SchedulerDB)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.EnsureBridgeTable(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}

@@ -1,0 +1,30 @@
+package bridge
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/starter"
+	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
+)
+
+// RunStarter is the starter process: open the scheduler DB (it maps
+// BuildRequests to tasks), connect to Temporal, consume the bridge's Pulse
+// queues until ctx ends, then stop taking messages and let the handlers in
+// flight finish. Any number of starters may run side by side.
+func RunStarter(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	db, err := openSchedulerDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	tc, err := temporalclient.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	return starter.Run(ctx, cfg, db, tc, log)
+}

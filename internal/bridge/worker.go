@@ -1,0 +1,70 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/selfserve"
+	"github.com/bbbridge/buildbot-bridge/internal/starter"
+	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
+)
+
+// RunWorker is the worker process. Start-up, in order: open the scheduler
+// DB and create bbb_tasks if missing; connect to Temporal; make sure the
+// search attributes exist (the worker is not ready before); start the sweep
+// workflow if it is not running; poll until ctx ends, then drain.
+func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	db, err := openSchedulerDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	tc, err := temporalclient.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	if err := ensureSearchAttributes(ctx, tc, cfg.Temporal.Namespace, log); err != nil {
+		return err
+	}
+
+	acts := activities.New(activities.Deps{
+		Queue:              activities.NewQueue(cfg.Taskcluster.RootURL, cfg.Taskcluster.ClientID, string(cfg.Taskcluster.AccessToken)),
+		WorkerGroup:        cfg.ClaimWorkerGroup(),
+		WorkerID:           cfg.ClaimWorkerID(),
+		DB:                 db,
+		SelfServe:          selfserve.New(cfg.SelfServeURL, nil),
+		IgnoredBuilders:    cfg.IgnoredBuilders,
+		RestrictedBuilders: cfg.RestrictedBuilders,
+		AllowedBuilders:    allowedBuilders(cfg, log),
+		Temporal:           tc,
+		TaskQueue:          cfg.Temporal.TaskQueue,
+		Timing:             starter.TimingFromConfig(cfg),
+		Logger:             log,
+	})
+
+	if err := startSweep(ctx, tc, cfg, log); err != nil {
+		return err
+	}
+
+	w := newWorker(tc, cfg.Temporal.TaskQueue, acts)
+	// Seam for the metrics and health endpoints on cfg.Worker.Listen: start
+	// them here, report ready once w.Start has returned.
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start polling task queue %s: %w", cfg.Temporal.TaskQueue, err)
+	}
+	log.Info("worker polling", "taskQueue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace,
+		"workerGroup", cfg.ClaimWorkerGroup(), "workerId", cfg.ClaimWorkerID())
+	<-ctx.Done()
+	log.Info("stopping: waiting for running activities")
+	w.Stop()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

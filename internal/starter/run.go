@@ -1,0 +1,99 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/pulse"
+	"github.com/bbbridge/buildbot-bridge/signals"
+)
+
+// TimingFromConfig is the operator's timing knobs as a task workflow takes
+// them.
+func TimingFromConfig(cfg *config.Config) signals.Timing {
+	return signals.Timing{
+		ReclaimLead:   cfg.Reclaim.Lead,
+		FinishedGrace: cfg.FinishedGrace,
+		CheckInterval: cfg.Reflector.Interval,
+	}
+}
+
+// BindingsFromConfig names the bridge's queues and bindings from cfg.
+func BindingsFromConfig(cfg *config.Config) pulse.BridgeBindings {
+	return pulse.Bindings(cfg.PulseQueueBasename, cfg.TCListener.PulseExchangeBasename,
+		cfg.TCListener.ProvisionerID, cfg.TCListener.WorkerType, cfg.BBListener.PulseExchange)
+}
+
+// Run consumes the bridge's Pulse queues until ctx ends, signalling task
+// workflows through tc. It serves GET /healthz on starter.listen (200 once
+// every queue is being consumed, 503 before). When ctx ends it stops
+// consuming, lets the handlers in flight finish and returns nil.
+func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalClient, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	router, err := New(tc, db, Options{
+		TaskQueue: cfg.Temporal.TaskQueue,
+		Timing:    TimingFromConfig(cfg),
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	b := BindingsFromConfig(cfg)
+	consumer, err := pulse.NewConsumer(pulse.ConsumerOptions{
+		URL:             string(cfg.PulseURL),
+		DeadLetterQueue: b.DeadLetterQueue,
+		Logger:          log,
+	}, router.Subscriptions(b)...)
+	if err != nil {
+		return err
+	}
+	if cfg.Starter.Listen != "" {
+		stop, err := serveHealth(cfg.Starter.Listen, consumer.Ready, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log.Info("starter: consuming Pulse", "broker", cfg.PulseURLRedacted(), "queues", []string{
+		b.TaskPending.Queue, b.TaskException.Queue, b.Started.Queue, b.LogUploaded.Queue},
+		"task_queue", cfg.Temporal.TaskQueue)
+	err = consumer.Run(ctx)
+	log.Info("starter: stopped")
+	return err
+}
+
+// serveHealth answers /healthz from ready; stop shuts the server down.
+func serveHealth(addr string, ready func() bool, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("starter: listen on %s (starter.listen): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready() {
+			http.Error(w, "not consuming every queue yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("starter: health endpoint stopped", "err", err)
+		}
+	}()
+	log.Info("starter: health endpoint", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}

@@ -1,0 +1,40 @@
+// Package temporalclient connects the bridge's processes to Temporal and
+// makes sure the namespace knows the search attributes the task workflow
+// upserts.
+package temporalclient
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+)
+
+// DefaultDialTimeout bounds Dial when ctx has no deadline, so a process
+// pointed at a wrong address fails at start instead of hanging.
+const DefaultDialTimeout = 30 * time.Second
+
+// Dial connects to the Temporal frontend at address (host:port) for
+// namespace, logging through logger, and checks that the server answers.
+func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultDialTimeout)
+		defer cancel()
+	}
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    log.NewStructuredLogger(logger),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("temporal: connect to %s (namespace %s): %w", address, namespace, err)
+	}
+	return c, nil
+}

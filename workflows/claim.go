@@ -1,0 +1,80 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/signals"
+)
+
+// onStarted handles a build of our BuildRequest starting: claim the run.
+func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
+	if !t.ours(ctx, ev.BuildRequestID) {
+		return nil
+	}
+	t.learnBuilder(ev.BuilderName)
+	t.s.BuildRunning, t.s.RequestComplete, t.s.Stalled = true, false, false
+	t.s.RowCompleteSince, t.s.RowResults = time.Time{}, nil
+	if t.s.Claimed || t.s.RunOver {
+		return nil
+	}
+	return t.claim(ctx)
+}
+
+// claim claims RunID. A reply without takenUntil (the queue's answer to a
+// quarantined worker) is not a claim. A refusal is reconciled with TC's
+// status; that may move on to a newer run, or end the task.
+func (t *task) claim(ctx workflow.Context) error {
+	res, err := call[activities.ClaimResult](ctx, taskcluster, a.ClaimRun, t.ref())
+	if err == nil {
+		if res.TakenUntil.IsZero() {
+			t.note(ctx, "claim of run %d answered without takenUntil (quarantined worker?): not a claim", t.s.RunID)
+			return nil
+		}
+		t.holdClaim(ctx, res)
+		t.note(ctx, "claimed run %d until %s", t.s.RunID, res.TakenUntil.UTC().Format(time.RFC3339))
+		return nil
+	}
+	switch k := refusal(err); {
+	case k == activities.ErrTCConflict:
+		t.note(ctx, "claim of run %d refused (409)", t.s.RunID)
+		return t.reconcileWithTC(ctx)
+	case k != "":
+		t.note(ctx, "claim of run %d answered %s: nothing more to do", t.s.RunID, k)
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	return err
+}
+
+// holdClaim records a claim or reclaim reply.
+func (t *task) holdClaim(ctx workflow.Context, res activities.ClaimResult) {
+	t.s.Claimed = true
+	t.s.TakenUntil = res.TakenUntil
+	t.s.ClaimRepliedAt = res.RepliedAt
+	if t.s.ClaimRepliedAt.IsZero() {
+		// Without the reply time the claim period is unknown; measuring
+		// it from now keeps the next reclaim in the future.
+		t.s.ClaimRepliedAt = workflow.Now(ctx)
+	}
+	t.settlePhase()
+}
+
+// ours tells whether an event is about the task's current BuildRequest; a
+// stale one (an earlier request of a rerun task) changes nothing.
+func (t *task) ours(ctx workflow.Context, brid int64) bool {
+	if brid == t.s.BuildRequestID {
+		return true
+	}
+	t.note(ctx, "BuildRequest %d is not the task's BuildRequest %d: ignored", brid, t.s.BuildRequestID)
+	return false
+}
+
+// learnBuilder fills in the builder of an adopted task from its events.
+func (t *task) learnBuilder(name string) {
+	if t.s.BuilderName == "" && name != "" {
+		t.s.BuilderName = name
+	}
+}

@@ -1,0 +1,173 @@
+package workflows
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/signals"
+)
+
+// runningBuild scripts a build that starts at 30 s with a 30 s claim
+// period, so the first reclaim is due at 50 s.
+func runningBuild(t *testing.T) *world {
+	w := newWorld(t)
+	w.claimPeriod = 30 * time.Second
+	w.at(30*time.Second, w.buildStarts)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 11))
+	return w
+}
+
+func TestReclaimConflictWithNewerPendingRunClaimsIt(t *testing.T) {
+	w := runningBuild(t)
+	// The claim expired in TC (the reclaim came too late), and TC retried.
+	w.at(49*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(49*time.Second)))
+		})
+	})
+	w.signal(75*time.Second, signals.BuildFinishedName, finished(brid, 11, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun",
+		"ReclaimRun", "TaskStatus", "ClaimRun", "ReadBuildRequest", "ReclaimRun", "ReadBuildRequest",
+		"CreateArtifacts", "ReportCompleted"})
+	if got := w.requireCallAt("ClaimRun", 1, 50*time.Second).Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("claimed run %d after the 409, want 1", got.RunID)
+	}
+	if got := w.requireCallAt("ReclaimRun", 1, 70*time.Second).Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("reclaimed run %d, want 1", got.RunID)
+	}
+	if got := w.callsOf("ReportCompleted")[0].Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("completed run %d, want 1", got.RunID)
+	}
+	if r := w.run(1); r.State != runCompleted {
+		t.Errorf("TC run 1 is %s", r.State)
+	}
+}
+
+func TestReclaimConflictPastDeadlineCancelsBuilds(t *testing.T) {
+	w := runningBuild(t)
+	w.at(49*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, reasonDeadlineExceeded
+		})
+	})
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "TaskStatus", "CancelBuilds"})
+	if got := w.requireCallAt("CancelBuilds", 0, 50*time.Second).Arg; got != brid {
+		t.Errorf("cancelled builds of %v", got)
+	}
+}
+
+func TestReclaimConflictWithRetriesExhaustedCancelsBuilds(t *testing.T) {
+	w := runningBuild(t)
+	w.at(49*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+		})
+	})
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "TaskStatus", "CancelBuilds"})
+}
+
+func TestReclaimConflictAfterRunResolvedWaitsForFinish(t *testing.T) {
+	// Another bridge (the one being replaced) reported the build's result.
+	w := runningBuild(t)
+	w.at(45*time.Second, func() {
+		w.buildEnds(signals.ResultSuccess)
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runCompleted, runCompleted
+		})
+	})
+	w.signal(90*time.Second, signals.BuildFinishedName, finished(brid, 11, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "TaskStatus"})
+	if ended := w.env.Now().Sub(t0); ended != 90*time.Second {
+		t.Errorf("ended at %s, want at the finished event (90s)", ended)
+	}
+}
+
+func TestReclaimNotFoundOrForbiddenEnds(t *testing.T) {
+	for _, kind := range []string{activities.ErrTCNotFound, activities.ErrTCForbidden} {
+		t.Run(kind, func(t *testing.T) {
+			w := runningBuild(t)
+			w.override["ReclaimRun"] = func(any) (any, error) {
+				return activities.ClaimResult{}, tcError(kind, "reclaimTask refused")
+			}
+			w.start(0)
+			w.requireDone()
+			equalStrings(t, "activities", w.callNames(), []string{
+				"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun"})
+			if st := w.query(); st.Phase != signals.PhaseResolved || !st.TakenUntil.IsZero() {
+				t.Errorf("final state %+v", st)
+			}
+		})
+	}
+}
+
+func TestNewerPendingWhileBuildRunsClaimsNewRun(t *testing.T) {
+	w := newWorld(t)
+	w.at(30*time.Second, w.buildStarts)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 12))
+	w.at(100*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(100*time.Second)))
+		})
+	})
+	w.signal(100*time.Second, signals.TaskPendingName, pending(1))
+	w.signal(200*time.Second, signals.BuildFinishedName, finished(brid, 12, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ClaimRun", "CreateArtifacts", "ReportCompleted"})
+	if got := w.requireCallAt("ClaimRun", 1, 100*time.Second).Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("claimed run %d, want 1", got.RunID)
+	}
+	if got := w.callsOf("ReportCompleted")[0].Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("completed run %d, want 1", got.RunID)
+	}
+}
+
+func TestSafetyNetResolvesFromTheRow(t *testing.T) {
+	w := newWorld(t) // TC's real 20-minute claims: reclaims every 15 minutes
+	w.at(30*time.Second, w.buildStarts)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 13))
+	// The build fails at 5 minutes; its log_uploaded message is lost.
+	w.at(300*time.Second, func() { w.buildEnds(signals.ResultFailure) })
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "ReadBuildRequest", "ReportFailed"})
+	w.requireCallAt("ReclaimRun", 0, 930*time.Second)
+	// Noticed on the reclaim at 930 s, resolved FinishedGrace later,
+	// without a properties artifact.
+	w.requireCallAt("ReportFailed", 0, 930*time.Second+testTiming.FinishedGrace)
+	if r := w.run(0); r.State != runFailed {
+		t.Errorf("TC run 0 is %s", r.State)
+	}
+}
+
+func TestSafetyNetWaitsForLateFinishedEvent(t *testing.T) {
+	w := newWorld(t)
+	w.at(30*time.Second, w.buildStarts)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 13))
+	w.at(300*time.Second, func() { w.buildEnds(signals.ResultSuccess) })
+	// Pulse was slow, not lossy: the event arrives within the grace.
+	w.signal(1000*time.Second, signals.BuildFinishedName, finished(brid, 13, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "ReadBuildRequest",
+		"CreateArtifacts", "ReportCompleted"})
+	w.requireCallAt("ReportCompleted", 0, 1000*time.Second)
+}

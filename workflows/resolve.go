@@ -1,0 +1,200 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/signals"
+)
+
+// resolution is what TC hears about a Buildbot result (DESIGN §4).
+type resolution int
+
+const (
+	resolveNothing   resolution = iota // SKIPPED, unknown: log, no TC call, the task stays
+	resolveCompleted                   // SUCCESS: reportCompleted
+	resolveFailed                      // WARNINGS, FAILURE: reportFailed
+	resolveMalformed                   // EXCEPTION: reportException malformed-payload, as the original
+	resolveRetry                       // RETRY: reportException worker-shutdown, rerunTask; Buildbot re-runs the request
+	resolveCancelled                   // CANCELLED: cancelTask if the run is still ours
+)
+
+func resolutionFor(results int) resolution {
+	switch results {
+	case signals.ResultSuccess:
+		return resolveCompleted
+	case signals.ResultWarnings, signals.ResultFailure:
+		return resolveFailed
+	case signals.ResultException:
+		return resolveMalformed
+	case signals.ResultRetry:
+		return resolveRetry
+	case signals.ResultCancelled:
+		return resolveCancelled
+	}
+	return resolveNothing
+}
+
+func resultName(results int) string {
+	names := []string{"SUCCESS", "WARNINGS", "FAILURE", "SKIPPED", "EXCEPTION", "RETRY", "CANCELLED"}
+	if results >= 0 && results < len(names) {
+		return names[results]
+	}
+	return fmt.Sprintf("unknown result %d", results)
+}
+
+// onFinished handles the build of our BuildRequest finishing: claim if the
+// started event was missed, attach the artifacts, resolve the run.
+func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error {
+	if !t.ours(ctx, ev.BuildRequestID) {
+		return nil
+	}
+	t.learnBuilder(ev.BuilderName)
+	t.s.BuildRunning = false
+	t.clearRowWatch()
+	art := &activities.ArtifactsInput{
+		TaskID:     t.id,
+		Properties: ev.Properties,
+		LogURL:     ev.LogURL,
+		Expires:    t.s.Expires,
+	}
+	if t.s.Phase == signals.PhaseCancelling {
+		// TC already ended the run: the artifacts still tell the user
+		// what happened, and no resolution call follows.
+		t.s.RequestComplete = true
+		if err := t.createArtifacts(ctx, art); err != nil {
+			return err
+		}
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	if t.s.RunOver {
+		t.s.RequestComplete = true
+		t.note(ctx, "run %d was already resolved in TC: nothing to report", t.s.RunID)
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	return t.resolve(ctx, ev.Results, art)
+}
+
+func (t *task) clearRowWatch() {
+	t.s.RowCompleteSince, t.s.RowResults = time.Time{}, nil
+}
+
+// resolve reports a Buildbot result to TC for RunID. art is nil when the
+// result comes from the BuildRequest row (no finished event, so no
+// properties to attach).
+func (t *task) resolve(ctx workflow.Context, results int, art *activities.ArtifactsInput) error {
+	how := resolutionFor(results)
+	if how == resolveNothing {
+		t.note(ctx, "Buildbot result %s needs no TC call: the task stays", resultName(results))
+		t.stall(ctx)
+		return nil
+	}
+	t.s.RequestComplete = how != resolveRetry
+	if !t.s.Claimed {
+		if err := t.claim(ctx); err != nil || t.done {
+			return err
+		}
+		if !t.s.Claimed {
+			t.note(ctx, "run %d is not claimed: cannot resolve it", t.s.RunID)
+			t.end(signals.PhaseResolved)
+			return nil
+		}
+	}
+	if art != nil {
+		art.RunID = t.s.RunID
+		if err := t.createArtifacts(ctx, art); err != nil {
+			return err
+		}
+	}
+	var err error
+	switch how {
+	case resolveCompleted:
+		err = callNoResult(ctx, taskcluster, a.ReportCompleted, t.ref())
+		t.noteAnswer(ctx, "reportCompleted", err)
+	case resolveFailed:
+		err = callNoResult(ctx, taskcluster, a.ReportFailed, t.ref())
+		t.noteAnswer(ctx, "reportFailed", err)
+	case resolveMalformed:
+		err = t.reportException(ctx, "malformed-payload")
+	case resolveRetry:
+		return t.retry(ctx)
+	case resolveCancelled:
+		_, err = call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
+		t.noteAnswer(ctx, "cancelTask", err)
+	}
+	if err != nil && refusal(err) == "" {
+		return err
+	}
+	t.end(signals.PhaseResolved)
+	return nil
+}
+
+// retry handles Buildbot's RETRY: the run ends as worker-shutdown and the
+// task gets its next run (rerunTask is a no-op when TC already made the
+// retry run). Buildbot re-runs the same BuildRequest, which now carries the
+// new run.
+func (t *task) retry(ctx workflow.Context) error {
+	if err := t.reportException(ctx, "worker-shutdown"); err != nil {
+		if refusal(err) == "" {
+			return err
+		}
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	st, err := call[activities.TaskStatus](ctx, taskcluster, a.RerunTask, t.id)
+	if err != nil {
+		if refusal(err) == "" {
+			return err
+		}
+		t.note(ctx, "rerunTask refused: %s", refusal(err))
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	latest := latestRun(st)
+	if latest == nil || latest.RunID <= t.s.RunID {
+		t.note(ctx, "rerunTask made no new run (%s)", describeLatest(latest))
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	t.note(ctx, "Buildbot retries BuildRequest %d for run %d", t.s.BuildRequestID, latest.RunID)
+	t.s.RunID = latest.RunID
+	t.s.Claimed, t.s.BuildRunning, t.s.RequestComplete = false, false, false
+	t.s.NextCheck = workflow.Now(ctx).Add(t.timing.CheckInterval)
+	t.s.Phase = signals.PhasePending
+	return nil
+}
+
+func (t *task) reportException(ctx workflow.Context, reason string) error {
+	err := callNoResult(ctx, taskcluster, a.ReportException,
+		activities.ExceptionInput{TaskID: t.id, RunID: t.s.RunID, Reason: reason})
+	t.noteAnswer(ctx, "reportException "+reason, err)
+	return err
+}
+
+// createArtifacts attaches public/properties.json and the log reference.
+// A refusal is noted and does not hold the resolution back.
+func (t *task) createArtifacts(ctx workflow.Context, art *activities.ArtifactsInput) error {
+	art.RunID = t.s.RunID
+	err := callNoResult(ctx, taskcluster, a.CreateArtifacts, *art)
+	if err != nil && refusal(err) == "" {
+		return err
+	}
+	t.noteAnswer(ctx, "artifacts", err)
+	return nil
+}
+
+// stall keeps a task whose build ended with a result TC cannot be told:
+// reclaims go on (if the run is ours) until TC ends the run; an unclaimed
+// run is given up after its deadline.
+func (t *task) stall(ctx workflow.Context) {
+	t.s.Stalled, t.s.RequestComplete, t.s.BuildRunning = true, true, false
+	t.clearRowWatch()
+	if !t.s.Claimed && !t.s.Deadline.IsZero() {
+		t.s.WaitUntil = t.s.Deadline.Add(t.timing.FinishedGrace)
+	}
+}

@@ -1,0 +1,186 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bbbridge/buildbot-bridge/signals"
+)
+
+// ResumeState is everything a task workflow knows about its task: the
+// workflow is the bridge's record of the task. It is the workflow's second
+// argument after ContinueAsNew (nil on a fresh start), the source of the
+// state query, and it holds no secret (history is public to Web UI users).
+type ResumeState struct {
+	Phase string `json:"phase"`
+	// RunID is the TC run the task is carried for: the latest run we know of.
+	RunID          int    `json:"runId"`
+	BuildRequestID int64  `json:"buildRequestId,omitempty"`
+	BuilderName    string `json:"builderName,omitempty"`
+	Branch         string `json:"branch,omitempty"`
+	Revision       string `json:"revision,omitempty"`
+	// Expires is the task's expiry: its artifacts expire with it.
+	Expires time.Time `json:"expires"`
+	// Deadline is the task's deadline, after which TC ends it.
+	Deadline time.Time `json:"deadline"`
+
+	// Claimed is set while we hold TC's claim on RunID and must reclaim it.
+	Claimed    bool      `json:"claimed,omitempty"`
+	TakenUntil time.Time `json:"takenUntil"`
+	// ClaimRepliedAt is when the last claim or reclaim reply arrived; with
+	// TakenUntil it gives the claim period the reclaim time is derived from.
+	ClaimRepliedAt time.Time `json:"claimRepliedAt"`
+
+	// BuildRunning: a build of the BuildRequest started and has not finished.
+	BuildRunning bool `json:"buildRunning,omitempty"`
+	// RequestComplete: the BuildRequest is complete in Buildbot, so a newer
+	// TC run needs a new one.
+	RequestComplete bool `json:"requestComplete,omitempty"`
+	// RunOver: TC resolved RunID without a resolution call from us (a
+	// cancel, a deadline, or another bridge reporting it).
+	RunOver bool `json:"runOver,omitempty"`
+	// Stalled: the build ended with a result that maps to no TC action
+	// (SKIPPED, unknown); the claim is kept until TC ends the run.
+	Stalled bool `json:"stalled,omitempty"`
+
+	// RowCompleteSince is when the safety net found the BuildRequest row
+	// complete with RowResults while no finished event had arrived.
+	RowCompleteSince time.Time `json:"rowCompleteSince"`
+	RowResults       *int      `json:"rowResults,omitempty"`
+	// NextCheck is when the BuildRequest row is next read while no build
+	// has started.
+	NextCheck time.Time `json:"nextCheck"`
+	// WaitUntil is when to stop waiting for a finished event that will
+	// change nothing in TC (after a cancel of a running build, or a run
+	// resolved by someone else).
+	WaitUntil time.Time `json:"waitUntil"`
+
+	// Seen holds the ids of the most recent events, oldest first, so a
+	// repeated Pulse delivery is dropped.
+	Seen []string `json:"seen"`
+	// LastEvents are short lines for the state query, newest last.
+	LastEvents []string `json:"lastEvents"`
+	// Inbox holds signals received but not yet handled: the ones drained
+	// before ContinueAsNew are handled first by the next run.
+	Inbox []Event `json:"inbox,omitempty"`
+	// MemoShown is what was last written to the workflow's memo.
+	MemoShown Memo `json:"memoShown"`
+}
+
+// Memo is what the Web UI shows of a task besides its search attributes.
+type Memo struct {
+	BuilderName string `json:"builderName,omitempty"`
+	Branch      string `json:"branch,omitempty"`
+	Revision    string `json:"revision,omitempty"`
+}
+
+// Event is one received signal; exactly one field is set.
+type Event struct {
+	Pending   *signals.TaskPending           `json:"pending,omitempty"`
+	Exception *signals.TaskException         `json:"exception,omitempty"`
+	Started   *signals.BuildStarted          `json:"started,omitempty"`
+	Finished  *signals.BuildFinished         `json:"finished,omitempty"`
+	Cancelled *signals.BuildRequestCancelled `json:"cancelled,omitempty"`
+	Cancel    *signals.Cancel                `json:"cancel,omitempty"`
+}
+
+// id is the event's content-derived id; operator cancels have none.
+func (e Event) id() string {
+	switch {
+	case e.Pending != nil:
+		return e.Pending.EventID
+	case e.Exception != nil:
+		return e.Exception.EventID
+	case e.Started != nil:
+		return e.Started.EventID
+	case e.Finished != nil:
+		return e.Finished.EventID
+	case e.Cancelled != nil:
+		return e.Cancelled.EventID
+	}
+	return ""
+}
+
+// String is the event as a line of the state query.
+func (e Event) String() string {
+	switch {
+	case e.Pending != nil:
+		return fmt.Sprintf("task-pending run %d", e.Pending.RunID)
+	case e.Exception != nil:
+		return fmt.Sprintf("task-exception run %d reason %q", e.Exception.RunID, e.Exception.Reason)
+	case e.Started != nil:
+		return fmt.Sprintf("build-started %s/%d for BuildRequest %d", e.Started.Master, e.Started.BuildNumber, e.Started.BuildRequestID)
+	case e.Finished != nil:
+		return fmt.Sprintf("build-finished %s/%d for BuildRequest %d: %s", e.Finished.Master, e.Finished.BuildNumber,
+			e.Finished.BuildRequestID, resultName(e.Finished.Results))
+	case e.Cancelled != nil:
+		return fmt.Sprintf("buildrequest-cancelled BuildRequest %d", e.Cancelled.BuildRequestID)
+	case e.Cancel != nil:
+		return fmt.Sprintf("operator cancel %q", e.Cancel.Reason)
+	}
+	return "empty event"
+}
+
+// Bounds of the lists carried across ContinueAsNew. Pulse redelivers within
+// minutes, so a few hundred ids cover any realistic duplicate.
+const (
+	seenLimit       = 512
+	lastEventsLimit = 20
+)
+
+// firstSighting records id and reports whether it is new. Events without an
+// id (operator cancels) are always new.
+func (s *ResumeState) firstSighting(id string) bool {
+	if id == "" {
+		return true
+	}
+	for _, seen := range s.Seen {
+		if seen == id {
+			return false
+		}
+	}
+	s.Seen = append(s.Seen, id)
+	if len(s.Seen) > seenLimit {
+		s.Seen = append([]string(nil), s.Seen[len(s.Seen)-seenLimit:]...)
+	}
+	return true
+}
+
+func (s *ResumeState) addLastEvent(line string) {
+	s.LastEvents = append(s.LastEvents, line)
+	if len(s.LastEvents) > lastEventsLimit {
+		s.LastEvents = append([]string(nil), s.LastEvents[len(s.LastEvents)-lastEventsLimit:]...)
+	}
+}
+
+// taskState is the answer to the state query.
+func (s *ResumeState) taskState(taskID string) signals.TaskState {
+	st := signals.TaskState{
+		TaskID:         taskID,
+		Phase:          s.Phase,
+		RunID:          s.RunID,
+		BuildRequestID: s.BuildRequestID,
+		BuilderName:    s.BuilderName,
+		LastEvents:     append([]string{}, s.LastEvents...),
+	}
+	if s.Claimed {
+		st.TakenUntil = s.TakenUntil
+	}
+	return st
+}
+
+// timingOrDefault fills the knobs a starter left unset with DESIGN §5's
+// defaults, so a zero Timing never makes a timer fire in a tight loop.
+func timingOrDefault(t signals.Timing) signals.Timing {
+	d := signals.DefaultTiming
+	if t.ReclaimLead > 0 {
+		d.ReclaimLead = t.ReclaimLead
+	}
+	if t.FinishedGrace > 0 {
+		d.FinishedGrace = t.FinishedGrace
+	}
+	if t.CheckInterval > 0 {
+		d.CheckInterval = t.CheckInterval
+	}
+	return d
+}
