@@ -38,7 +38,7 @@ func TestSuccessfulTaskLifecycle(t *testing.T) {
 	}
 	var (
 		builder, branch, revision, reason string
-		priority, complete, results      int
+		priority, complete, results       int
 	)
 	err := e.db.SQL().QueryRowContext(e.ctx, `
 		SELECT br.buildername, br.priority, br.complete, br.results, bs.reason, ss.branch, ss.revision
