@@ -95,9 +95,8 @@ type env struct {
 	tc       *tcqueue.Queue // the scheduler's view of the queue, for creating tasks
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	stopped []func()
-	worker  *process
+	mu     sync.Mutex
+	worker *process
 }
 
 // process is a worker or starter running in this test process.
