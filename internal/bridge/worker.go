@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/bbbridge/buildbot-bridge/activities"
 	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/health"
 	"github.com/bbbridge/buildbot-bridge/internal/selfserve"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
 	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
@@ -53,11 +55,16 @@ func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 
 	w := newWorker(tc, cfg.Temporal.TaskQueue, acts)
-	// Seam for the metrics and health endpoints on cfg.Worker.Listen: start
-	// them here, report ready once w.Start has returned.
+	var polling atomic.Bool
+	stopHealth, err := health.Serve(cfg.Worker.Listen, "worker.listen", polling.Load, "not polling yet", log)
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start polling task queue %s: %w", cfg.Temporal.TaskQueue, err)
 	}
+	polling.Store(true)
 	log.Info("worker polling", "taskQueue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace,
 		"workerGroup", cfg.ClaimWorkerGroup(), "workerId", cfg.ClaimWorkerID())
 	<-ctx.Done()

@@ -2,14 +2,10 @@ package starter
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/health"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
@@ -56,7 +52,7 @@ func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalCli
 		return err
 	}
 	if cfg.Starter.Listen != "" {
-		stop, err := serveHealth(cfg.Starter.Listen, consumer.Ready, log)
+		stop, err := health.Serve(cfg.Starter.Listen, "starter.listen", consumer.Ready, "not consuming every queue yet", log)
 		if err != nil {
 			return err
 		}
@@ -68,32 +64,4 @@ func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalCli
 	err = consumer.Run(ctx)
 	log.Info("starter: stopped")
 	return err
-}
-
-// serveHealth answers /healthz from ready; stop shuts the server down.
-func serveHealth(addr string, ready func() bool, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("starter: listen on %s (starter.listen): %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready() {
-			http.Error(w, "not consuming every queue yet", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("starter: health endpoint stopped", "err", err)
-		}
-	}()
-	log.Info("starter: health endpoint", "addr", ln.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
 }

@@ -127,7 +127,7 @@ func TestRunConsumesTheConfiguredQueues(t *testing.T) {
 
 	var health string
 	eventually(t, "the health endpoint", func() bool {
-		if m := logs.find("starter: health endpoint"); m != nil {
+		if m := logs.find("health endpoint"); m != nil {
 			health = "http://" + m["addr"].(string) + "/healthz"
 			return true
 		}
