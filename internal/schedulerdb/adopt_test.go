@@ -109,3 +109,38 @@ func TestUnadoptedRequestsPagesPastMappedTasks(t *testing.T) {
 		}
 	})
 }
+
+// A task-pending can reach a new bridge before its sweep adopted the
+// previous bridge's request for the task: injection must take that request
+// over instead of handing Buildbot a second one for the same task.
+func TestInjectTakesOverAPreviousBridgesIncompleteRequest(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *schedulerdb.DB, _ string) {
+		ctx := testCtx(t)
+		waiting := previousBridgeRequest(t, db, "takeoverWaitingTaskXXw")
+		finished := previousBridgeRequest(t, db, "takeoverFinishedTaskXw")
+		claim(t, db, finished, time.Now().Unix())
+		finish(t, db, finished, 0, time.Now().Unix())
+		before := count(t, db, "buildrequests")
+
+		got := inject(t, db, task("takeoverWaitingTaskXXw"))
+		if got.BuildRequestID != waiting || got.Created {
+			t.Errorf("inject over a previous bridge's waiting request = %+v, want {%d false}", got, waiting)
+		}
+		if n := count(t, db, "buildrequests"); n != before {
+			t.Errorf("buildrequests grew from %d to %d: Buildbot got a second request", before, n)
+		}
+		if brid, _, found, err := db.TaskRow(ctx, "takeoverWaitingTaskXXw"); err != nil || !found || brid != waiting {
+			t.Errorf("bbb_tasks row = %d %v %v, want the previous bridge's request %d", brid, found, err, waiting)
+		}
+		if _, ours, err := db.TaskID(ctx, waiting); err != nil || !ours {
+			t.Errorf("taken-over request not ours: %v %v", ours, err)
+		}
+
+		// A finished request of the previous bridge is history: a new run
+		// gets a new request.
+		got = inject(t, db, task("takeoverFinishedTaskXw"))
+		if got.BuildRequestID == finished || !got.Created {
+			t.Errorf("inject after the previous bridge's request finished = %+v, want a new request", got)
+		}
+	})
+}

@@ -77,7 +77,9 @@ const injectAttempts = 5
 // that row's run is at least in.RunID, or its BuildRequest is still
 // incomplete (Buildbot will run it, as after RETRY), that BuildRequest is
 // returned with Created false and nothing is written. Only a newer run of
-// a task whose BuildRequest is complete (a TC rerun) gets a new one.
+// a task whose BuildRequest is complete (a TC rerun) gets a new one. A task
+// with no row whose incomplete request a previous bridge created gets that
+// request (recorded in bbb_tasks), not a second one.
 // Concurrent calls for the same task end with one BuildRequest.
 //
 // Values that do not fit Buildbot's columns return an error wrapping
@@ -205,15 +207,44 @@ func (d *DB) injectOnce(ctx context.Context, in Injection, props [][2]string) (I
 		in.TaskID, in.RunID, now); err != nil {
 		return InjectResult{}, err
 	}
-	brid, err := insertBuildRequest(ctx, tx, in, props)
+	// A previous bridge may have injected the task and still have its
+	// request waiting or building (DESIGN §3, adoption): Buildbot must not
+	// get a second one. Incomplete requests are few and indexed
+	// (buildrequests_complete), so this stays cheap on a DB with millions
+	// of finished ones, unlike a lookup by external_idstring alone.
+	prev, found, err := previousBridgeRequest(ctx, tx, in.TaskID)
 	if err != nil {
 		return InjectResult{}, err
+	}
+	brid, created := prev, false
+	if !found {
+		if brid, err = insertBuildRequest(ctx, tx, in, props); err != nil {
+			return InjectResult{}, err
+		}
+		created = true
 	}
 	if _, err := tx.ExecContext(ctx,
 		"UPDATE bbb_tasks SET buildrequest_id = ? WHERE task_id = ?", brid, in.TaskID); err != nil {
 		return InjectResult{}, err
 	}
-	return InjectResult{BuildRequestID: brid, Created: true}, tx.Commit()
+	return InjectResult{BuildRequestID: brid, Created: created}, tx.Commit()
+}
+
+// previousBridgeRequest finds an incomplete BuildRequest that a previous
+// bridge created for the task (its buildset's reason and external id).
+func previousBridgeRequest(ctx context.Context, q querier, taskID string) (int64, bool, error) {
+	var brid int64
+	err := q.QueryRowContext(ctx, `SELECT br.id FROM buildrequests br
+		JOIN buildsets bs ON bs.id = br.buildsetid
+		WHERE br.complete = 0 AND bs.external_idstring = ? AND bs.reason = ?
+		ORDER BY br.id LIMIT 1`, ExternalID(taskID), Reason(taskID)).Scan(&brid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return brid, true, nil
 }
 
 // querier is what both *sql.DB and *sql.Tx offer.
