@@ -7,6 +7,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,8 +46,15 @@ const (
 	schedToken    = "e2e-scheduler-token-9Lk3"
 )
 
-// One Temporal server for the whole package: starting one costs ~1.2 s and
-// ~180 MB; every test gets its own task queue, DB, vhost and stand-ins.
+// Each env gets its own embedded Temporal server (~1.2 s to start, ~180 MB):
+// the sweep workflow has one fixed ID per namespace, so two deployments
+// sharing a server would share one sweep reading one test's database.
+func newTemporalServer(t *testing.T) *temporaltest.TestServer {
+	return temporaltest.NewServer(temporaltest.WithT(t))
+}
+
+// temporalServer is a package-wide server for tests that need no sweep of
+// their own.
 var (
 	temporalOnce sync.Once
 	temporalSrv  *temporaltest.TestServer
@@ -103,17 +111,24 @@ type env struct {
 type process struct {
 	cancel context.CancelFunc
 	done   chan error
+
+	once sync.Once
+	err  error // what the process returned, once stopped
 }
 
+// stop ends the process and waits for it; calling it again (the test, then
+// the cleanup) is fine.
 func (p *process) stop(t *testing.T) {
 	p.cancel()
-	select {
-	case err := <-p.done:
-		if err != nil && err != context.Canceled {
-			t.Errorf("process stopped with: %v", err)
+	p.once.Do(func() {
+		select {
+		case p.err = <-p.done:
+		case <-time.After(30 * time.Second):
+			p.err = errors.New("did not stop within 30s")
 		}
-	case <-time.After(30 * time.Second):
-		t.Errorf("process did not stop within 30s")
+	})
+	if p.err != nil && !errors.Is(p.err, context.Canceled) {
+		t.Errorf("process stopped with: %v", p.err)
 	}
 }
 
@@ -123,7 +138,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, log: testLogger(t)}
 
-	ts := temporalServer()
+	ts := newTemporalServer(t)
 	e.temporal = ts.GetDefaultClient()
 
 	amqpURL := testenv.RabbitURL(t)
@@ -272,13 +287,7 @@ func (e *env) run(name string, f func(ctx context.Context) error) *process {
 	ctx, cancel := context.WithCancel(e.ctx)
 	p := &process{cancel: cancel, done: make(chan error, 1)}
 	go func() { p.done <- f(ctx) }()
-	e.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			p.stop(e.t)
-		}
-	})
+	e.t.Cleanup(func() { p.stop(e.t) })
 	return p
 }
 
