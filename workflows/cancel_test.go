@@ -71,7 +71,7 @@ func TestDeadlineWhileRunningEndsAfterGraceWithoutFinish(t *testing.T) {
 	w.requireDone()
 	equalStrings(t, "activities", w.callNames(), []string{
 		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "CancelBuilds"})
-	if ended := w.env.Now().Sub(t0); ended != 100*time.Second+testTiming.FinishedGrace {
+	if ended := w.env.Now().Sub(t0) - settleDelay; ended != 100*time.Second+testTiming.FinishedGrace {
 		t.Errorf("workflow ended at %s, want FinishedGrace after the deadline (%s)", ended, 100*time.Second+testTiming.FinishedGrace)
 	}
 }

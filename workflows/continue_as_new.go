@@ -17,6 +17,9 @@ func (t *task) continueAsNewDue(ctx workflow.Context) bool {
 // already delivered to this run would be lost with it, so every channel is
 // drained into the inbox first; the timers are re-created from the state.
 func (t *task) continueAsNew(ctx workflow.Context) error {
+	if err := t.settle(ctx); err != nil {
+		return err
+	}
 	for _, in := range t.inbound {
 		for t.receive(in) {
 		}

@@ -9,7 +9,8 @@
 // task_start.go (act only on what TC says now; adopt mode),
 // validate_inject.go, task_events.go (the event loop and its one timer),
 // claim.go, reclaim.go, resolve.go, cancel.go, safety_net.go,
-// continue_as_new.go, visibility.go (state query, search attributes, memo).
+// continue_as_new.go, settle.go (how a run ends), visibility.go (state
+// query, search attributes, memo).
 //
 //	phase       events                        what happens
 //	----------  ----------------------------  ------------------------------------------------------------

@@ -57,7 +57,7 @@ func (t *task) loop(ctx workflow.Context) error {
 		}
 	}
 	t.publish(ctx)
-	return nil
+	return t.settle(ctx)
 }
 
 // handle drops a repeated event and dispatches a new one.
@@ -132,7 +132,9 @@ func (t *task) receive(in inbound) bool {
 	}
 	if ok {
 		t.received++
-		t.s.Inbox = append(t.s.Inbox, ev)
+		if !t.s.alreadyKnown(ev.id()) {
+			t.s.Inbox = append(t.s.Inbox, ev)
+		}
 	}
 	return ok
 }

@@ -146,6 +146,27 @@ func (s *ResumeState) firstSighting(id string) bool {
 	return true
 }
 
+// alreadyKnown reports whether an event with this id was handled or is
+// waiting in the inbox. Dropping such repeats on arrival keeps the inbox,
+// which ContinueAsNew carries in its input, small when Pulse redelivers a
+// message thousands of times.
+func (s *ResumeState) alreadyKnown(id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, seen := range s.Seen {
+		if seen == id {
+			return true
+		}
+	}
+	for _, ev := range s.Inbox {
+		if ev.id() == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *ResumeState) addLastEvent(line string) {
 	s.LastEvents = append(s.LastEvents, line)
 	if len(s.LastEvents) > lastEventsLimit {

@@ -239,7 +239,7 @@ func (c *Consumer) session(ctx context.Context, conn *amqp.Connection) {
 // exchange to appear.
 func (ss *session) subscribe(s Subscription) {
 	c := ss.c
-	log := c.log.With("queue", s.Queue, "exchange", s.Exchange, "routing_key", s.RoutingKey)
+	log := c.log.With("queue", s.Queue, "exchange", s.Exchange, "binding_key", s.RoutingKey)
 	wait := c.opts.ReconnectDelay
 	for {
 		ch, deliveries, tag, err := c.bind(ss.conn, s)

@@ -384,6 +384,14 @@ func TestPoisonMessageGoesToDeadLetterQueue(t *testing.T) {
 	if !strings.Contains(out, ourTaskKey) || !strings.Contains(out, tcPendingEx) {
 		t.Errorf("the poison log line does not name the routing key and exchange:\n%s", out)
 	}
+	for _, line := range strings.Split(out, "\n") {
+		// One routing_key field, the message's own: the binding's pattern
+		// under the same key would make log searches find the wrong one.
+		if strings.Contains(line, "poison message moved") &&
+			(strings.Count(line, " routing_key=") != 1 || !strings.Contains(line, " routing_key="+ourTaskKey)) {
+			t.Errorf("the poison log line should carry routing_key=%s once:\n%s", ourTaskKey, line)
+		}
+	}
 	if strings.Contains(out, ":guest@") {
 		t.Errorf("logs contain the broker password:\n%s", out)
 	}
