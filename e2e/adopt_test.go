@@ -38,14 +38,15 @@ func testAdoptPreviousBridgesTasks(t *testing.T, sqlite bool) {
 		runningBuilder = "linux64 adopted running build"
 		laterBuilder   = "linux64 adopted later build"
 	)
-	e := g3NewEnv(t, g3Options{NoStarters: true, envOptions: envOptions{
-		SQLite:   sqlite,
-		NoWorker: true,
+	e := newEnv(t, envOptions{
+		NoStarters: true,
+		SQLite:     sqlite,
+		NoWorker:   true,
 		Script: bbsim.ByBuilder(map[string][]bbsim.Attempt{
 			runningBuilder: {{Result: bbsim.SUCCESS, Duration: bbsim.Forever}},
 			laterBuilder:   {{Result: bbsim.SUCCESS, Duration: 1500 * time.Millisecond}},
 		}),
-	}})
+	})
 	// The queue publishes task-pending for both while no bridge listens.
 	running := e.createTask(taskSpec{Builder: runningBuilder})
 	later := e.createTask(taskSpec{Builder: laterBuilder})
@@ -60,7 +61,7 @@ func testAdoptPreviousBridgesTasks(t *testing.T, sqlite bool) {
 	runningBR := g3InjectAsOldBridge(e, running, runningBuilder, "https://hg.mozilla.org/mozilla-central")
 	build := g3WaitBuildOf(e, runningBR)
 
-	g3StartStarters(e, 1)
+	e.startStarters(1)
 	laterBR := g3InjectAsOldBridge(e, later, laterBuilder, "https://hg.mozilla.org/mozilla-central")
 	if err := e.sim.FinishBuild(build.ID, bbsim.SUCCESS); err != nil {
 		t.Fatal(err)

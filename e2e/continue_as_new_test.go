@@ -44,7 +44,7 @@ func TestContinueAsNewLosesNoSignal(t *testing.T) {
 	first := g1Describe(e, taskID, "").GetWorkflowExecutionInfo()
 	firstRun := first.GetExecution().GetRunId()
 
-	g1StopWorker(e)
+	e.stopWorker()
 	g1Publish(e, started.Exchange, started.RoutingKey, started.Body, g1Flood/2)
 	if err := e.sim.FinishBuild(builds[0].ID, bbsim.SUCCESS); err != nil {
 		t.Fatal(err)

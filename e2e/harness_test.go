@@ -30,6 +30,7 @@ import (
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
+	"github.com/bbbridge/buildbot-bridge/internal/starter"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
@@ -53,26 +54,6 @@ func newTemporalServer(t *testing.T) *temporaltest.TestServer {
 	return temporaltest.NewServer(temporaltest.WithT(t))
 }
 
-// temporalServer is a package-wide server for tests that need no sweep of
-// their own.
-var (
-	temporalOnce sync.Once
-	temporalSrv  *temporaltest.TestServer
-)
-
-func temporalServer() *temporaltest.TestServer {
-	temporalOnce.Do(func() { temporalSrv = temporaltest.NewServer() })
-	return temporalSrv
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if temporalSrv != nil {
-		temporalSrv.Stop()
-	}
-	os.Exit(code)
-}
-
 // envOptions shape one bridge deployment under test.
 type envOptions struct {
 	// ClaimTimeout of the stand-in queue (default 20 min, the real one).
@@ -85,6 +66,11 @@ type envOptions struct {
 	Config func(map[string]any)
 	// Starters is how many starter processes consume Pulse (default 1).
 	Starters int
+	// NoStarters leaves Pulse unconsumed, for tests that start starters
+	// later (e.startStarters) or need messages to go unheard.
+	NoStarters bool
+	// LogHandler, when set, also receives every log line of the deployment.
+	LogHandler slog.Handler
 	// NoWorker leaves the worker stopped, for tests that start it later.
 	NoWorker bool
 	// SQLite uses a SQLite scheduler DB instead of MariaDB.
@@ -137,6 +123,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e := &env{t: t, ctx: ctx, log: testLogger(t)}
+	if o.LogHandler != nil {
+		e.log = slog.New(teeHandler{e.log.Handler(), o.LogHandler})
+	}
 
 	ts := newTemporalServer(t)
 	e.temporal = ts.GetDefaultClient()
@@ -267,18 +256,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if !o.NoWorker {
 		e.startWorker()
 	}
-	starters := o.Starters
-	if starters == 0 {
-		starters = 1
-	}
-	for i := 0; i < starters; i++ {
-		e.startStarter()
-	}
-	// Tasks created before the starters subscribed would publish into
-	// queues that do not exist yet (in production the durable queues
-	// outlive any one starter).
-	for _, q := range []string{"task-pending", "task-exception", "started", "log_uploaded"} {
-		testenv.WaitForConsumers(t, amqpURL, "queue/bbb-e2e/"+q, starters, 30*time.Second)
+	if !o.NoStarters {
+		n := o.Starters
+		if n == 0 {
+			n = 1
+		}
+		e.startStarters(n)
 	}
 	return e
 }
@@ -302,11 +285,42 @@ func (e *env) startWorker() *process {
 	return p
 }
 
+// stopWorker stops the running worker as a deploy or a crash-restart would
+// (its context ends, running activities drain); startWorker starts anew.
+func (e *env) stopWorker() {
+	e.t.Helper()
+	e.mu.Lock()
+	p := e.worker
+	e.mu.Unlock()
+	p.stop(e.t)
+}
+
 // startStarter runs a starter as starter/main.go does.
 func (e *env) startStarter() *process {
 	return e.run("starter", func(ctx context.Context) error {
 		return bridge.RunStarter(ctx, e.cfg, e.log.With("process", "starter"))
 	})
+}
+
+// startStarters starts n starters and waits until each consumes every one
+// of the bridge's queues: a task created before that would publish into
+// queues that do not exist yet (in production the durable queues outlive
+// any one starter).
+func (e *env) startStarters(n int) {
+	e.t.Helper()
+	for i := 0; i < n; i++ {
+		e.startStarter()
+	}
+	b := e.bindings()
+	for _, q := range []string{b.TaskPending.Queue, b.TaskException.Queue, b.Started.Queue, b.LogUploaded.Queue} {
+		testenv.WaitForConsumers(e.t, string(e.cfg.PulseURL), q, n, 30*time.Second)
+	}
+}
+
+// bindings are the bridge's Pulse queues and bindings under this env's
+// config, as the starter derives them.
+func (e *env) bindings() pulse.BridgeBindings {
+	return starter.BindingsFromConfig(e.cfg)
 }
 
 // taskSpec is what a test asks Taskcluster to run.
@@ -469,6 +483,32 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimRight(string(p), "\n"))
 	}
 	return len(p), nil
+}
+
+// teeHandler sends each record to two handlers.
+type teeHandler struct{ a, b slog.Handler }
+
+func (h teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.a.Enabled(ctx, l) || h.b.Enabled(ctx, l)
+}
+
+func (h teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	var errA, errB error
+	if h.a.Enabled(ctx, r.Level) {
+		errA = h.a.Handle(ctx, r.Clone())
+	}
+	if h.b.Enabled(ctx, r.Level) {
+		errB = h.b.Handle(ctx, r.Clone())
+	}
+	return errors.Join(errA, errB)
+}
+
+func (h teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return teeHandler{h.a.WithAttrs(as), h.b.WithAttrs(as)}
+}
+
+func (h teeHandler) WithGroup(name string) slog.Handler {
+	return teeHandler{h.a.WithGroup(name), h.b.WithGroup(name)}
 }
 
 // testLogger sends logs to the test's log (shown on failure or with -v),

@@ -386,25 +386,6 @@ func g1ReplayAndRecord(e *env, h *historypb.History, file string) {
 	e.t.Logf("recorded %d events to %s", len(h.Events), path)
 }
 
-// g1StopWorker stops the worker process and leaves its result where the
-// harness's cleanup looks for it; e.startWorker starts a new one.
-func g1StopWorker(e *env) {
-	e.t.Helper()
-	e.mu.Lock()
-	p := e.worker
-	e.mu.Unlock()
-	p.cancel()
-	select {
-	case err := <-p.done:
-		if err != nil && err != context.Canceled {
-			e.t.Errorf("worker stopped with: %v", err)
-		}
-		p.done <- err
-	case <-time.After(30 * time.Second):
-		e.t.Fatalf("worker did not stop within 30s")
-	}
-}
-
 // g1StartSim starts another set of simulated masters on the env's
 // scheduler DB and Pulse, for a test that needs the builds to start only
 // once it has set the DB up (the env's own masters poll from the start).

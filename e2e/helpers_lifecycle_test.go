@@ -8,7 +8,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -412,27 +411,6 @@ func lcLoseTaskExceptions(e *env) {
 	b := lcBindings(e).TaskException
 	if err := ch.QueueUnbind(b.Queue, b.RoutingKey, b.Exchange, amqp.Table{}); err != nil {
 		e.t.Fatalf("unbind %s from %s: %v", b.Queue, b.Exchange, err)
-	}
-}
-
-// lcStopWorker stops the env's worker process and waits until it has
-// ended. Unlike process.stop it puts the outcome back on the process's done
-// channel, because the harness's cleanup reads it to tell a stopped process
-// from one still running (and would otherwise wait 30 s and fail).
-func lcStopWorker(e *env) {
-	e.t.Helper()
-	e.mu.Lock()
-	p := e.worker
-	e.mu.Unlock()
-	p.cancel()
-	select {
-	case err := <-p.done:
-		p.done <- err
-		if err != nil && !errors.Is(err, context.Canceled) {
-			e.t.Errorf("worker stopped with: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		e.t.Fatalf("worker did not stop within 30s")
 	}
 }
 

@@ -30,8 +30,8 @@ type g3Poison struct {
 func TestPoisonMessages(t *testing.T) {
 	t.Parallel()
 	logs := &g3LogRecorder{}
-	e := g3NewEnv(t, g3Options{Logs: logs})
-	b := g3Bindings(e)
+	e := newEnv(t, envOptions{LogHandler: logs.handler()})
+	b := e.bindings()
 	taskKey := func(taskID string) string {
 		return strings.Join([]string{"primary", taskID, "0", "_", "_", provisionerID, workerType,
 			schedulerID, taskID, "_"}, ".")

@@ -70,7 +70,7 @@ func TestClaimExpiredWhileBridgeDown(t *testing.T) {
 	taskID := lcCreateTask(e, 0)
 	brid, build := lcWaitRunning(e, taskID)
 
-	lcStopWorker(e)
+	e.stopWorker()
 	st := e.waitRunState(taskID, 1, "pending", "", 20*time.Second)
 	if r := st.Runs[0]; r.State != "exception" || r.ReasonResolved != "claim-expired" {
 		t.Fatalf("run 0 is %s/%s, want exception/claim-expired", r.State, r.ReasonResolved)

@@ -16,20 +16,20 @@ import (
 // each state-changing call once.
 func TestRestartWorkerMidBuild(t *testing.T) {
 	t.Parallel()
-	// An 8 s claim is renewed 2.7 s before takenUntil; the worker stays
-	// down until that renewal is overdue, and is back well before the
-	// claim would expire.
-	const claimTimeout = 8 * time.Second
+	// A 20 s claim is renewed 6.7 s before takenUntil; the worker stays
+	// down until that renewal is overdue, and is back with ~6 s to spare
+	// before the claim would expire (room for a loaded CI machine).
+	const claimTimeout = 20 * time.Second
 	e := newEnv(t, envOptions{
 		ClaimTimeout: claimTimeout,
-		Script:       bbsim.Fixed(bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 8 * time.Second}),
+		Script:       bbsim.Fixed(bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 20 * time.Second}),
 	})
 	taskID := e.createTask(taskSpec{Builder: "linux64 restart build", Branch: "mozilla-central"})
 
 	st := e.waitRunState(taskID, 0, "running", "", 30*time.Second)
-	g3StopWorker(e)
+	e.stopWorker()
 	takenUntil := time.Time(st.Runs[0].TakenUntil)
-	e.waitFor(15*time.Second, "the claim's renewal to fall due while no worker runs", func() bool {
+	e.waitFor(30*time.Second, "the claim's renewal to fall due while no worker runs", func() bool {
 		return time.Now().After(takenUntil.Add(-claimTimeout/3 + 500*time.Millisecond))
 	})
 	if n := len(g3AllCallsOf(e, taskID, "reclaimTask")); n != 0 {
@@ -58,7 +58,7 @@ func TestRestartWorkerWhileBuildFinishes(t *testing.T) {
 	taskID := e.createTask(taskSpec{Builder: "linux64 restart build", Branch: "mozilla-central"})
 
 	e.waitRunState(taskID, 0, "running", "", 30*time.Second)
-	g3StopWorker(e)
+	e.stopWorker()
 	brids := e.buildRequests(taskID)
 	if len(brids) != 1 {
 		t.Fatalf("BuildRequests %v, want exactly one", brids)
