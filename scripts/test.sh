@@ -37,5 +37,7 @@ echo "== unit and package tests (-race)" >&2
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/e2e')
 if [ -d e2e ]; then
   echo "== end-to-end scenarios" >&2
-  go test -count=1 -timeout 25m $E2E_PKGS
+  # The scenarios mostly wait on timers and stand-ins, so 4 run at a time
+  # even on 2 cores.
+  go test -count=1 -parallel 4 -timeout 25m $E2E_PKGS
 fi
