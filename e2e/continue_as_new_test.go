@@ -110,10 +110,10 @@ func TestContinueAsNewLosesNoSignal(t *testing.T) {
 	if brids := e.buildRequests(taskID); len(brids) != 1 {
 		t.Errorf("BuildRequests %v, want exactly one", brids)
 	}
-	if n := len(g1AllCalls(e, taskID, "claimTask")); n != 1 {
+	if n := len(e.allCalls(taskID, "claimTask")); n != 1 {
 		t.Errorf("claimTask called %d times, want once (the claim carries across ContinueAsNew)", n)
 	}
-	if n := len(g1AllCalls(e, taskID, "reportCompleted")); n != 1 {
+	if n := len(e.allCalls(taskID, "reportCompleted")); n != 1 {
 		t.Errorf("reportCompleted called %d times, want once", n)
 	}
 	g1CheckArtifacts(e, taskID, 0, taskID, g1BuildsOf(e.sim, brids[0])[0].LogURL)

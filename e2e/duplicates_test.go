@@ -34,10 +34,10 @@ func TestTaskPendingDeliveredThreeTimesToTwoStarters(t *testing.T) {
 	if brids := e.buildRequests(taskID); len(brids) != 1 {
 		t.Errorf("BuildRequests %v, want exactly one", brids)
 	}
-	if n := len(g1AllCalls(e, taskID, "claimTask")); n != 1 {
+	if n := len(e.allCalls(taskID, "claimTask")); n != 1 {
 		t.Errorf("claimTask called %d times, want once", n)
 	}
-	if n := len(g1AllCalls(e, taskID, "reportCompleted")); n != 1 {
+	if n := len(e.allCalls(taskID, "reportCompleted")); n != 1 {
 		t.Errorf("reportCompleted called %d times, want once", n)
 	}
 	if len(st.Runs) != 1 {
@@ -89,7 +89,7 @@ func TestStartedEventLostOrLate(t *testing.T) {
 		if len(builds) != 1 || builds[0].Finished.IsZero() {
 			t.Fatalf("task %s: builds %+v, want one finished build", taskID, builds)
 		}
-		claims := g1AllCalls(e, taskID, "claimTask")
+		claims := e.allCalls(taskID, "claimTask")
 		if len(claims) != 1 {
 			t.Fatalf("task %s: claimTask called %d times, want once", taskID, len(claims))
 		}
@@ -105,10 +105,10 @@ func TestStartedEventLostOrLate(t *testing.T) {
 	// The late started event is handled (acknowledged) by the starter, and
 	// neither calls TC nor starts the finished task's workflow again.
 	g1WaitQueueDrained(e, "queue/bbb-e2e/started", 1)
-	if n := len(g1AllCalls(e, lateTask, "reportCompleted")); n != 1 {
+	if n := len(e.allCalls(lateTask, "reportCompleted")); n != 1 {
 		t.Errorf("late-started task: reportCompleted called %d times, want once", n)
 	}
-	if n := len(g1AllCalls(e, lateTask, "claimTask")); n != 1 {
+	if n := len(e.allCalls(lateTask, "claimTask")); n != 1 {
 		t.Errorf("late-started task: claimTask called %d times after the started event, want once", n)
 	}
 	info := g1Describe(e, lateTask, "").GetWorkflowExecutionInfo()
@@ -201,7 +201,7 @@ func TestLatePendingIsIgnoredButRerunBuildsAgain(t *testing.T) {
 	e.waitRunState(taskID, 0, "completed", "completed", 40*time.Second)
 	e.waitWorkflowClosed(taskID, 30*time.Second)
 	firstRun := g1Describe(e, taskID, "").GetWorkflowExecutionInfo().GetExecution().GetRunId()
-	changes := len(g1ChangingCalls(e, taskID))
+	changes := len(e.changingCalls(taskID))
 
 	// The late duplicate: a workflow run looks at TC, finds the task
 	// resolved, and ends without a trace in TC or Buildbot.
@@ -210,7 +210,7 @@ func TestLatePendingIsIgnoredButRerunBuildsAgain(t *testing.T) {
 		info := g1Describe(e, taskID, "").GetWorkflowExecutionInfo()
 		return info.GetExecution().GetRunId() != firstRun && info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED
 	})
-	if calls := g1ChangingCalls(e, taskID); len(calls) != changes {
+	if calls := e.changingCalls(taskID); len(calls) != changes {
 		t.Errorf("after the late task-pending the bridge made %v", calls[changes:])
 	}
 	if brids := e.buildRequests(taskID); len(brids) != 1 {
@@ -247,7 +247,7 @@ func TestLatePendingIsIgnoredButRerunBuildsAgain(t *testing.T) {
 	}
 	for _, method := range []string{"claimTask", "reportCompleted"} {
 		var runs []string
-		for _, c := range g1AllCalls(e, taskID, method) {
+		for _, c := range e.allCalls(taskID, method) {
 			runs = append(runs, fmt.Sprint(c.RunID))
 		}
 		if !slices.Equal(runs, []string{"0", "1"}) {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -446,6 +447,46 @@ func (e *env) calls(taskID, method string) []tcfake.Call {
 		}
 	}
 	return out
+}
+
+// allCalls returns the task's queue calls of method whatever they were
+// answered: a refused duplicate is still a duplicate.
+func (e *env) allCalls(taskID, method string) []tcfake.Call {
+	var out []tcfake.Call
+	for _, c := range e.queue.Calls() {
+		if c.TaskID == taskID && c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// stateChanging are the queue methods by which a worker changes a task
+// (REFERENCE §A); everything else the bridge calls only reads.
+var stateChanging = []string{
+	"claimTask", "reclaimTask", "reportCompleted", "reportFailed", "reportException",
+	"createArtifact", "finishArtifact", "rerunTask", "cancelTask",
+}
+
+// changingCalls returns the task's queue calls, answered or not, that
+// change the task.
+func (e *env) changingCalls(taskID string) []tcfake.Call {
+	var out []tcfake.Call
+	for _, c := range e.queue.Calls() {
+		if c.TaskID == taskID && slices.Contains(stateChanging, c.Method) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// exceptionReason is the reason in a reportException call's body.
+func exceptionReason(c tcfake.Call) string {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	_ = json.Unmarshal(c.Body, &body)
+	return body.Reason
 }
 
 // buildRequests returns the ids of the BuildRequests whose buildset carries

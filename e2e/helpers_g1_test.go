@@ -28,7 +28,6 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
-	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 	"github.com/bbbridge/buildbot-bridge/signals"
 	"github.com/bbbridge/buildbot-bridge/workflows"
 )
@@ -219,44 +218,6 @@ func g1WaitQueueDrained(e *env, queue string, acks int) {
 		n, a, err := g1QueueStats(e, queue)
 		return err == nil && n == 0 && a >= acks
 	})
-}
-
-// g1StateChangingCalls are the queue methods that change a task in TC.
-var g1StateChangingCalls = []string{
-	"claimTask", "reclaimTask", "reportCompleted", "reportFailed", "reportException",
-	"createArtifact", "finishArtifact", "rerunTask", "cancelTask",
-}
-
-// g1ChangingCalls returns the task's queue calls, answered or not, that
-// change the task (everything but reads).
-func g1ChangingCalls(e *env, taskID string) []tcfake.Call {
-	var out []tcfake.Call
-	for _, c := range e.queue.Calls() {
-		if c.TaskID == taskID && slices.Contains(g1StateChangingCalls, c.Method) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// g1AllCalls returns the task's calls of method whatever their answer.
-func g1AllCalls(e *env, taskID, method string) []tcfake.Call {
-	var out []tcfake.Call
-	for _, c := range e.queue.Calls() {
-		if c.TaskID == taskID && c.Method == method {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// g1Reason is the reason of a reportException call's body.
-func g1Reason(c tcfake.Call) string {
-	var b struct {
-		Reason string `json:"reason"`
-	}
-	_ = json.Unmarshal(c.Body, &b)
-	return b.Reason
 }
 
 // g1Request is a buildrequests row as Buildbot reads it.

@@ -23,47 +23,16 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
-	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
-
-// g3StateChanging are the queue methods by which a worker changes a task
-// (REFERENCE §A); everything else the bridge may call only reads.
-var g3StateChanging = map[string]bool{
-	"claimTask": true, "reclaimTask": true, "reportCompleted": true, "reportFailed": true,
-	"reportException": true, "createArtifact": true, "cancelTask": true, "rerunTask": true,
-}
 
 // g3Changes returns the calls that change the task (any answer), other
 // than the scheduler's createTask.
 func g3Changes(e *env, taskID string) []string {
 	var out []string
-	for _, c := range e.queue.Calls() {
-		if c.TaskID == taskID && g3StateChanging[c.Method] {
-			out = append(out, fmt.Sprintf("%s run %d → %d", c.Method, c.RunID, c.Status))
-		}
+	for _, c := range e.changingCalls(taskID) {
+		out = append(out, fmt.Sprintf("%s run %d → %d", c.Method, c.RunID, c.Status))
 	}
 	return out
-}
-
-// g3AllCallsOf returns the task's queue calls of one method, whatever
-// they were answered: a refused duplicate is still a duplicate.
-func g3AllCallsOf(e *env, taskID, method string) []tcfake.Call {
-	var out []tcfake.Call
-	for _, c := range e.queue.Calls() {
-		if c.TaskID == taskID && c.Method == method {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// g3ExceptionReason is the reason of a successful reportException call.
-func g3ExceptionReason(c tcfake.Call) string {
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	_ = json.Unmarshal(c.Body, &body)
-	return body.Reason
 }
 
 // g3ExpectMalformed checks what the task's author sees for a payload the
@@ -83,7 +52,7 @@ func g3ExpectMalformed(e *env, taskID, what string) {
 		e.t.Errorf("%s: %d successful claimTask calls, want 1", what, n)
 	}
 	exc := e.calls(taskID, "reportException")
-	if len(exc) != 1 || g3ExceptionReason(exc[0]) != "malformed-payload" {
+	if len(exc) != 1 || exceptionReason(exc[0]) != "malformed-payload" {
 		e.t.Errorf("%s: reportException calls %+v, want one with reason malformed-payload", what, exc)
 	}
 	if ids := e.buildRequests(taskID); len(ids) != 0 {

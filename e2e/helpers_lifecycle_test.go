@@ -324,14 +324,6 @@ func lcSignalCancel(e *env, taskID, reason string) {
 	}
 }
 
-// lcBindings are the bridge's Pulse queues and bindings under this env's
-// config, as the starter derives them.
-func lcBindings(e *env) pulse.BridgeBindings {
-	c := e.cfg
-	return pulse.Bindings(c.PulseQueueBasename, c.TCListener.PulseExchangeBasename,
-		c.TCListener.ProvisionerID, c.TCListener.WorkerType, c.BBListener.PulseExchange)
-}
-
 // lcPublishTaskException publishes a task-exception message for run runID
 // of the task, shaped as the queue publishes it (REFERENCE §A Pulse), with
 // the run's reasonResolved set to reason, or absent when reason is nil.
@@ -386,7 +378,7 @@ func lcPublishTaskException(e *env, taskID string, runID int, reason *string) {
 		e.t.Fatalf("dial Pulse: %v", err)
 	}
 	defer pub.Close()
-	if err := pub.Publish(ctx, lcBindings(e).TaskException.Exchange, key, body); err != nil {
+	if err := pub.Publish(ctx, e.bindings().TaskException.Exchange, key, body); err != nil {
 		e.t.Fatalf("publish task-exception: %v", err)
 	}
 }
@@ -408,7 +400,7 @@ func lcLoseTaskExceptions(e *env) {
 		e.t.Fatal(err)
 	}
 	defer ch.Close()
-	b := lcBindings(e).TaskException
+	b := e.bindings().TaskException
 	if err := ch.QueueUnbind(b.Queue, b.RoutingKey, b.Exchange, amqp.Table{}); err != nil {
 		e.t.Fatalf("unbind %s from %s: %v", b.Queue, b.Exchange, err)
 	}

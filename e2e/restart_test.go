@@ -32,7 +32,7 @@ func TestRestartWorkerMidBuild(t *testing.T) {
 	e.waitFor(30*time.Second, "the claim's renewal to fall due while no worker runs", func() bool {
 		return time.Now().After(takenUntil.Add(-claimTimeout/3 + 500*time.Millisecond))
 	})
-	if n := len(g3AllCallsOf(e, taskID, "reclaimTask")); n != 0 {
+	if n := len(e.allCalls(taskID, "reclaimTask")); n != 0 {
 		t.Fatalf("%d reclaimTask calls while no worker ran: was the worker stopped?", n)
 	}
 	if b := e.sim.Builds(); len(b) != 1 || !b[0].Finished.IsZero() {
@@ -94,18 +94,18 @@ func TestRestartWorkerWhileBuildFinishes(t *testing.T) {
 // resolves, cancels or reruns the task.
 func g3ExpectSingleLifecycle(e *env, taskID string) {
 	e.t.Helper()
-	if n := len(g3AllCallsOf(e, taskID, "claimTask")); n != 1 {
+	if n := len(e.allCalls(taskID, "claimTask")); n != 1 {
 		e.t.Errorf("%d claimTask calls, want 1: %v", n, g3Changes(e, taskID))
 	}
-	if n := len(g3AllCallsOf(e, taskID, "reportCompleted")); n != 1 {
+	if n := len(e.allCalls(taskID, "reportCompleted")); n != 1 {
 		e.t.Errorf("%d reportCompleted calls, want 1: %v", n, g3Changes(e, taskID))
 	}
 	for _, m := range []string{"reportFailed", "reportException", "cancelTask", "rerunTask"} {
-		if n := len(g3AllCallsOf(e, taskID, m)); n != 0 {
+		if n := len(e.allCalls(taskID, m)); n != 0 {
 			e.t.Errorf("%d %s calls, want none: %v", n, m, g3Changes(e, taskID))
 		}
 	}
-	if n := len(g3AllCallsOf(e, taskID, "createArtifact")); n != 2 {
+	if n := len(e.allCalls(taskID, "createArtifact")); n != 2 {
 		e.t.Errorf("%d createArtifact calls, want 2 (properties.json and the log): %v", n, g3Changes(e, taskID))
 	}
 	names := map[string]bool{}

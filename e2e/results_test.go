@@ -62,13 +62,13 @@ func TestBuildbotResultResolvesTheRun(t *testing.T) {
 			if m == c.resolver {
 				want = 1
 			}
-			if n := len(g1AllCalls(e, taskID, m)); n != want {
+			if n := len(e.allCalls(taskID, m)); n != want {
 				t.Errorf("%s: %s called %d times, want %d", name, m, n, want)
 			}
 		}
 		if c.resolver == "reportException" {
-			if calls := g1AllCalls(e, taskID, "reportException"); len(calls) == 1 && g1Reason(calls[0]) != "malformed-payload" {
-				t.Errorf("%s: reportException reason %q, want malformed-payload", name, g1Reason(calls[0]))
+			if calls := e.allCalls(taskID, "reportException"); len(calls) == 1 && exceptionReason(calls[0]) != "malformed-payload" {
+				t.Errorf("%s: reportException reason %q, want malformed-payload", name, exceptionReason(calls[0]))
 			}
 		}
 		if claims := e.calls(taskID, "claimTask"); len(claims) != 1 {

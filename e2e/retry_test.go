@@ -35,8 +35,8 @@ func TestRetryRebuildsTheSameBuildRequestForANewRun(t *testing.T) {
 	if r := st.Runs[1]; r.ReasonCreated != "retry" {
 		t.Errorf("run 1 was created for %q, want retry", r.ReasonCreated)
 	}
-	exc := g1AllCalls(e, taskID, "reportException")
-	if len(exc) != 1 || exc[0].RunID != 0 || g1Reason(exc[0]) != "worker-shutdown" {
+	exc := e.allCalls(taskID, "reportException")
+	if len(exc) != 1 || exc[0].RunID != 0 || exceptionReason(exc[0]) != "worker-shutdown" {
 		t.Errorf("reportException calls %+v, want one for run 0 with reason worker-shutdown", exc)
 	}
 	for run := 0; run < 2; run++ {
