@@ -12,8 +12,11 @@ import (
 
 // PatternMatchTimeout bounds one pattern match, so that a pathological
 // pattern cannot hang the task workflow's validation; running out is an
-// error, never a match.
-const PatternMatchTimeout = 100 * time.Millisecond
+// error (the activity retries), never a match. regexp2 measures it with a
+// coarse wall clock, so on a loaded machine a plain match of a short name
+// was seen to overrun 100 ms: a second leaves ample room and still stops a
+// runaway backtrack.
+const PatternMatchTimeout = time.Second
 
 // Pattern is one of the original's builder regexes (restricted_builders,
 // ignored_builders), applied like Python's re.match: anchored at the start
