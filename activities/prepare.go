@@ -18,6 +18,13 @@ import (
 // so such a task is malformed rather than a DB error retried forever.
 const maxColumn = 256
 
+// maxPropertiesTotal bounds a payload's properties once encoded. They
+// travel in the task workflow's history (the injection) and come back in
+// the build-finished signal with Buildbot's own properties; Temporal warns
+// at 512 KiB per payload and fails the workflow task, again and again, at
+// 2 MiB. Real bridge payloads are a few KiB.
+const maxPropertiesTotal = 256 << 10
+
 // PrepareTask reads the task's definition and decides, in the original
 // bridge's order, what to do with it: (1) a builder matching
 // ignored_builders, taken from the raw payload even when the rest is
@@ -108,15 +115,22 @@ func injection(in PrepareInput, raw []byte, p *payload.Payload, priority string)
 		// The schema already accepted this JSON.
 		return nil, "", fmt.Errorf("read properties: %w", err)
 	}
+	total := 0
 	for _, prop := range props {
 		if n := utf8.RuneCountInString(prop.Name); n > maxColumn {
 			return nil, fmt.Sprintf("property name %.40q... is %d characters long, Buildbot stores at most %d", prop.Name, n, maxColumn), nil
 		}
-		if _, err := schedulerdb.EncodeProperty(prop.Value); errors.Is(err, schedulerdb.ErrPropertyTooLong) {
+		enc, err := schedulerdb.EncodeProperty(prop.Value)
+		if errors.Is(err, schedulerdb.ErrPropertyTooLong) {
 			return nil, fmt.Sprintf("property %q is too long: %v", prop.Name, err), nil
 		} else if err != nil {
 			return nil, fmt.Sprintf("property %q cannot be stored: %v", prop.Name, err), nil
 		}
+		total += len(prop.Name) + len(enc)
+	}
+	if total > maxPropertiesTotal {
+		return nil, fmt.Sprintf("the %d properties are %d bytes once encoded, the bridge accepts at most %d in all",
+			len(props), total, maxPropertiesTotal), nil
 	}
 	inj := &InjectInput{
 		TaskID:      in.TaskID,

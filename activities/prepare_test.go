@@ -3,6 +3,7 @@ package activities_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -333,4 +334,25 @@ func compactJSON(t *testing.T, raw []byte) string {
 		t.Fatalf("property value %q is not JSON: %v", raw, err)
 	}
 	return buf.String()
+}
+
+// Properties that each fit Buildbot's column but together would overflow
+// Temporal's payload limit (and stick the workflow task) are malformed.
+func TestPrepareTaskPropertiesTooLargeInTotal(t *testing.T) {
+	t.Parallel()
+	b := newBridge(t, bridgeOptions{})
+	props := map[string]any{"product": "firefox"}
+	for i := 0; i < 300; i++ {
+		props[fmt.Sprintf("p%03d", i)] = strings.Repeat("w", 1000)
+	}
+	raw, err := json.Marshal(map[string]any{"buildername": "linux64-build", "properties": props})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskID := b.createTask(t, taskSpec{payload: string(raw)})
+	var prep activities.Prepared
+	b.must(t, &prep, b.acts.PrepareTask, activities.PrepareInput{TaskID: taskID})
+	if prep.Decision != activities.DecisionMalformed || prep.Injection != nil || !strings.Contains(prep.Reason, "bytes once encoded") {
+		t.Errorf("decision %q (%s), want malformed for the total size", prep.Decision, prep.Reason)
+	}
 }

@@ -26,7 +26,7 @@ func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 	defer db.Close()
 
-	tc, err := temporalclient.Dial(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, log)
+	tc, err := temporalclient.DialTLS(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TLS.ClientConfig(), log)
 	if err != nil {
 		return err
 	}

@@ -80,6 +80,8 @@ type Config struct {
 	// PulseURL is pulse_url, or the URL the original connected to
 	// (amqps://<pulse_user>:<pulse_password>@pulse.mozilla.org:5671/).
 	PulseURL Secret
+	// PulseTLS is pulse_tls: the CA and client certificate for amqps://.
+	PulseTLS TLSFiles
 	// PulseQueueBasename is pulse_queue_basename.
 	PulseQueueBasename string
 	// RestrictedBuilders and IgnoredBuilders are the compiled
@@ -142,6 +144,9 @@ type Temporal struct {
 	Address   string
 	Namespace string
 	TaskQueue string
+	// TLS is temporal.tls: the CA, client certificate (mTLS) and server
+	// name for the frontend connection.
+	TLS TLSFiles
 }
 
 // Reclaim is the reclaim section.

@@ -22,7 +22,7 @@ var topKeys = []string{
 	"pulse_user", "pulse_password", "pulse_queue_basename", "pulse_url",
 	"restricted_builders", "ignored_builders", "tc_worker_group", "tc_worker_id",
 	"tclistener", "bblistener", "reflector",
-	"temporal", "allowed_builders_url", "allowed_builders_refresh", "reclaim",
+	"temporal", "pulse_tls", "allowed_builders_url", "allowed_builders_refresh", "reclaim",
 	"finished_grace_seconds", "worker", "starter",
 }
 
@@ -49,7 +49,9 @@ func (r reader) read(top *object) (*Config, error) {
 		{"", "tclistener", []string{"pulse_exchange_basename", "worker_type", "provisioner_id", "logfile"}},
 		{"", "bblistener", []string{"pulse_exchange", "tc_worker_group", "tc_worker_id", "logfile"}},
 		{"", "reflector", []string{"interval", "logfile"}},
-		{"", "temporal", []string{"address", "namespace", "task_queue"}},
+		{"", "temporal", []string{"address", "namespace", "task_queue", "tls"}},
+		{"temporal", "tls", []string{"ca_file", "cert_file", "key_file", "server_name"}},
+		{"", "pulse_tls", []string{"ca_file", "cert_file", "key_file"}},
 		{"", "reclaim", []string{"lead_seconds"}},
 		{"", "worker", []string{"listen"}},
 		{"", "starter", []string{"listen"}},
@@ -128,6 +130,13 @@ func (r reader) read(top *object) (*Config, error) {
 	// Pulse.
 	if err := r.readPulse(top, c); err != nil {
 		return nil, err
+	}
+	if c.PulseTLS, err = readTLS(sections["pulse_tls"], false); err != nil {
+		return nil, err
+	}
+	if c.PulseTLS.Enabled() && !strings.HasPrefix(string(c.PulseURL), "amqps://") {
+		// Silently connecting in clear text would defeat the section.
+		return nil, fmt.Errorf("config: pulse_tls: set, but pulse_url is not an amqps:// URL")
 	}
 
 	// Builder patterns.
@@ -226,6 +235,9 @@ func (r reader) read(top *object) (*Config, error) {
 		return nil, err
 	}
 	if c.Temporal.TaskQueue, err = withDefault(temporal, "task_queue", DefaultTemporalTaskQueue); err != nil {
+		return nil, err
+	}
+	if c.Temporal.TLS, err = readTLS(sections["temporal.tls"], true); err != nil {
 		return nil, err
 	}
 

@@ -3,6 +3,7 @@ package pulse
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type Subscription struct {
 type ConsumerOptions struct {
 	// URL is the broker's amqp:// or amqps:// URL, with credentials.
 	URL string
+	// TLS configures an amqps:// connection (pulse_tls); nil uses the
+	// system's roots.
+	TLS *tls.Config
 	// ConnectionName is shown in the broker's connection list.
 	// Default "bbb-starter".
 	ConnectionName string
@@ -151,7 +155,7 @@ func (c *Consumer) Ready() bool { return int(c.consuming.Load()) == len(c.subs) 
 func (c *Consumer) Run(ctx context.Context) error {
 	wait := c.opts.ReconnectDelay
 	for {
-		conn, err := Dial(ctx, c.opts.URL, c.opts.ConnectionName)
+		conn, err := DialTLS(ctx, c.opts.URL, c.opts.ConnectionName, c.opts.TLS)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil

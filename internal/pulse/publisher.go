@@ -4,6 +4,7 @@ package pulse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -62,6 +63,12 @@ func RedactURL(raw string) string {
 // the broker's connection list (so operators see who is who). Errors name the
 // broker without its password.
 func Dial(ctx context.Context, rawURL, name string) (*amqp.Connection, error) {
+	return DialTLS(ctx, rawURL, name, nil)
+}
+
+// DialTLS is Dial with the TLS settings for an amqps:// URL (pulse_tls: a
+// CA to trust, a client certificate); nil uses the system's roots.
+func DialTLS(ctx context.Context, rawURL, name string, tlsConfig *tls.Config) (*amqp.Connection, error) {
 	deadline := time.Now().Add(dialTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -69,9 +76,10 @@ func Dial(ctx context.Context, rawURL, name string) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName(name)
 	conn, err := amqp.DialConfig(rawURL, amqp.Config{
-		Heartbeat:  10 * time.Second,
-		Dial:       amqp.DefaultDial(time.Until(deadline)),
-		Properties: props,
+		Heartbeat:       10 * time.Second,
+		Dial:            amqp.DefaultDial(time.Until(deadline)),
+		Properties:      props,
+		TLSClientConfig: tlsConfig,
 	})
 	if err != nil {
 		// amqp091's errors can quote the URL; never let the password out.

@@ -45,6 +45,7 @@ func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalCli
 	b := BindingsFromConfig(cfg)
 	consumer, err := pulse.NewConsumer(pulse.ConsumerOptions{
 		URL:             string(cfg.PulseURL),
+		TLS:             cfg.PulseTLS.ClientConfig(),
 		DeadLetterQueue: b.DeadLetterQueue,
 		Logger:          log,
 	}, router.Subscriptions(b)...)

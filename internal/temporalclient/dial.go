@@ -5,6 +5,7 @@ package temporalclient
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -20,6 +21,12 @@ const DefaultDialTimeout = 30 * time.Second
 // Dial connects to the Temporal frontend at address (host:port) for
 // namespace, logging through logger, and checks that the server answers.
 func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (client.Client, error) {
+	return DialTLS(ctx, address, namespace, nil, logger)
+}
+
+// DialTLS is Dial over TLS when tlsConfig is not nil (temporal.tls: a CA
+// to trust, a client certificate for mTLS, the server's name).
+func DialTLS(ctx context.Context, address, namespace string, tlsConfig *tls.Config, logger *slog.Logger) (client.Client, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -32,6 +39,9 @@ func Dial(ctx context.Context, address, namespace string, logger *slog.Logger) (
 		HostPort:  address,
 		Namespace: namespace,
 		Logger:    log.NewStructuredLogger(logger),
+		ConnectionOptions: client.ConnectionOptions{
+			TLS: tlsConfig,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("temporal: connect to %s (namespace %s): %w", address, namespace, err)
