@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: test build
+.PHONY: test build demo
 
 ## test: start MariaDB/RabbitMQ if needed, run the static checks and every test.
 test:
@@ -8,3 +8,9 @@ test:
 ## build: compile the worker and the starter into bin/.
 build:
 	go build -o bin/ ./worker ./starter
+
+## demo: the one-command demo: Temporal dev server + Web UI (http://127.0.0.1:8233),
+## stand-in Taskcluster queue and Buildbot master, the bridge, and demo tasks.
+## Starts RabbitMQ if needed; keeps its state in ./data (Ctrl-C, then run again to resume).
+demo:
+	go run ./internal/demo -start-services -data ./data

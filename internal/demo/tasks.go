@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v3"
+	"github.com/taskcluster/httpbackoff/v3"
+	"github.com/taskcluster/slugid-go/slugid"
+	tcclient "github.com/taskcluster/taskcluster/v44/clients/client-go"
+	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
+
+	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
+)
+
+// The demo's Taskcluster identities.
+const (
+	provisionerID = "buildbot-bridge"
+	workerType    = "buildbot-bridge"
+	schedulerID   = "bbb-demo"
+	workerGroup   = "bbb-demo"
+	workerID      = "bbb-demo-1"
+)
+
+// Builders with a scripted behaviour; any other builder succeeds after a
+// short build.
+const (
+	builderSuccess = "linux64"
+	builderFailure = "win64"
+	builderRetry   = "macosx64"
+	builderLong    = "linux64-long"
+	// builderIgnored matches the demo config's ignored_builders.
+	builderIgnored = "ignored-nightly"
+	// builderRestricted matches restricted_builders; the demo's task has
+	// no builder scope, so its payload is refused.
+	builderRestricted = "release-linux64"
+)
+
+// demoKind is one of the demo tasks: what it shows and how it ends in
+// Taskcluster, run by run ("state" or "state/reasonResolved").
+type demoKind struct {
+	kind    string
+	builder string
+	shows   string
+	runs    []string
+}
+
+var demoKinds = []demoKind{
+	{"success", builderSuccess, "SUCCESS after a long build, reclaimed while it runs", []string{"completed"}},
+	{"failure", builderFailure, "FAILURE", []string{"failed"}},
+	{"retry", builderRetry, "RETRY, then SUCCESS on the same BuildRequest", []string{"exception/worker-shutdown", "completed"}},
+	{"cancel", builderLong, "a long build, cancelled by hand with the cancel signal", []string{"exception/canceled"}},
+	{"ignored", builderIgnored, "an ignored builder: the bridge leaves the task alone", []string{"pending"}},
+	{"malformed", builderRestricted, "a restricted builder without the scope: malformed-payload", []string{"exception/malformed-payload"}},
+}
+
+func kindOf(kind string) (demoKind, bool) {
+	for _, k := range demoKinds {
+		if k.kind == kind {
+			return k, true
+		}
+	}
+	return demoKind{}, false
+}
+
+// script is what the simulated Buildbot does with each builder's requests.
+func script(o options) bbsim.Script {
+	short := o.BuildDuration / 3
+	return bbsim.ByBuilder(map[string][]bbsim.Attempt{
+		builderSuccess: {{Result: bbsim.SUCCESS, Duration: o.BuildDuration}},
+		builderFailure: {{Result: bbsim.FAILURE, Duration: short}},
+		builderRetry:   {{Result: bbsim.RETRY, Duration: short}, {Result: bbsim.SUCCESS, Duration: short}},
+		builderLong:    {{Result: bbsim.SUCCESS, Duration: bbsim.Forever}},
+	}, bbsim.Attempt{Result: bbsim.SUCCESS, Duration: short})
+}
+
+// queueClient is the official Taskcluster client for the stand-in queue,
+// with a backoff short enough for a local service; ctx aborts its calls.
+func queueClient(ctx context.Context, rootURL string, c credentials) *tcqueue.Queue {
+	q := tcqueue.New(&tcclient.Credentials{ClientID: c.ClientID, AccessToken: c.AccessToken}, rootURL)
+	q.Context = ctx
+	q.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	q.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
+		InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
+		MaxInterval: 2 * time.Second, MaxElapsedTime: 15 * time.Second, Clock: backoff.SystemClock,
+	}}
+	return q
+}
+
+// createTask creates a task for builder on the bridge's worker pool, as a
+// Taskcluster user (or the decision task of a push) would.
+func createTask(q *tcqueue.Queue, builder string) (string, error) {
+	taskID := slugid.Nice()
+	rev := make([]byte, 20)
+	if _, err := rand.Read(rev); err != nil {
+		return "", err
+	}
+	payload, err := json.Marshal(map[string]any{
+		"buildername": builder,
+		"sourcestamp": map[string]any{
+			"branch":     "integration/mozilla-inbound",
+			"revision":   hex.EncodeToString(rev),
+			"repository": "https://hg.mozilla.org/integration/mozilla-inbound",
+		},
+		"properties": map[string]any{"product": "firefox", "who": "demo@example.com"},
+	})
+	if err != nil {
+		return "", err
+	}
+	now := time.Now()
+	def := tcqueue.TaskDefinitionRequest{
+		ProvisionerID: provisionerID,
+		WorkerType:    workerType,
+		SchedulerID:   schedulerID,
+		TaskGroupID:   taskID,
+		Created:       tcclient.Time(now),
+		Deadline:      tcclient.Time(now.Add(24 * time.Hour)),
+		Expires:       tcclient.Time(now.Add(7 * 24 * time.Hour)),
+		Payload:       payload,
+		Retries:       5,
+		Metadata: tcqueue.TaskMetadata{
+			Name:        "demo " + builder,
+			Description: "a task of the Buildbot Bridge demo",
+			Owner:       "demo@example.com",
+			Source:      "https://github.com/bbbridge/buildbot-bridge",
+		},
+	}
+	if _, err := q.CreateTask(taskID, &def); err != nil {
+		return "", fmt.Errorf("createTask: %w", err)
+	}
+	return taskID, nil
+}
+
+// runLabel renders a run as demoKind.runs lists it: its state, and the
+// reason it was resolved with when that says more (exception/canceled).
+func runLabel(state, reasonResolved string) string {
+	if reasonResolved == "" || reasonResolved == state {
+		return state
+	}
+	return state + "/" + reasonResolved
+}
+
+func runsString(runs []string) string {
+	if len(runs) == 0 {
+		return "no run"
+	}
+	return strings.Join(runs, ", ")
+}
