@@ -37,6 +37,8 @@ echo "== unit and package tests (-race)" >&2
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/e2e')
 echo "== fuzz (5 s a target)" >&2
 FUZZTIME=5s bash scripts/fuzz.sh
+echo "== benchmark, quick mode (keeps it working; timings not asserted)" >&2
+go run ./internal/bench/cmd/bbb-bench -quick
 if [ -d e2e ]; then
   echo "== end-to-end scenarios" >&2
   # The scenarios mostly wait on timers and stand-ins, so 4 run at a time

@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql" // the admin connection that creates the bench's database
+)
+
+// Services says where the real MariaDB and RabbitMQ are; the defaults are
+// the machine's own, and the tests' environment variables (BBB_TEST_MYSQL,
+// BBB_TEST_RABBIT, BBB_TEST_RABBIT_API) move them.
+type Services struct {
+	MySQL     string // host:port, user root without password
+	Rabbit    string // host:port of AMQP, user guest/guest
+	RabbitAPI string // base URL of the management API
+}
+
+// DefaultServices reads the environment.
+func DefaultServices() Services {
+	s := Services{MySQL: "127.0.0.1:3306", Rabbit: "127.0.0.1:5672", RabbitAPI: "http://127.0.0.1:15672/api"}
+	if v := os.Getenv("BBB_TEST_MYSQL"); v != "" {
+		s.MySQL = v
+	}
+	if v := os.Getenv("BBB_TEST_RABBIT"); v != "" {
+		s.Rabbit = v
+	}
+	if v := os.Getenv("BBB_TEST_RABBIT_API"); v != "" {
+		s.RabbitAPI = strings.TrimSuffix(v, "/")
+	}
+	return s
+}
+
+func uniqueName(prefix string) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return prefix + hex.EncodeToString(b)
+}
+
+// createDatabase makes an empty MariaDB database and returns its name and
+// a function that drops it.
+func (s Services) createDatabase(ctx context.Context, prefix string) (string, func(), error) {
+	admin, err := sql.Open("mysql", fmt.Sprintf("root@tcp(%s)/?timeout=10s", s.MySQL))
+	if err != nil {
+		return "", nil, err
+	}
+	name := uniqueName(prefix)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// The name is ours and hex-only; identifiers cannot be parameters.
+	if _, err := admin.ExecContext(cctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("bench: create database on %s: %w", s.MySQL, err)
+	}
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: drop database %s: %v\n", name, err)
+		}
+		admin.Close()
+	}
+	return name, drop, nil
+}
+
+// createVhost makes a fresh RabbitMQ vhost that guest may use and returns
+// its AMQP URL and a function that deletes it with all it holds.
+func (s Services) createVhost(ctx context.Context, prefix string) (string, func(), error) {
+	vhost := uniqueName(prefix)
+	path := "/vhosts/" + url.PathEscape(vhost)
+	if err := s.rabbitCall(ctx, http.MethodPut, path, "", nil); err != nil {
+		return "", nil, fmt.Errorf("bench: create RabbitMQ vhost: %w", err)
+	}
+	del := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.rabbitCall(ctx, http.MethodDelete, path, "", nil); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: delete vhost %s: %v\n", vhost, err)
+		}
+	}
+	perms := `{"configure":".*","write":".*","read":".*"}`
+	if err := s.rabbitCall(ctx, http.MethodPut, "/permissions/"+url.PathEscape(vhost)+"/guest", perms, nil); err != nil {
+		del()
+		return "", nil, fmt.Errorf("bench: grant guest on vhost: %w", err)
+	}
+	return fmt.Sprintf("amqp://guest:guest@%s/%s", s.Rabbit, url.PathEscape(vhost)), del, nil
+}
+
+func (s Services) rabbitCall(ctx context.Context, method, path, body string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.RabbitAPI+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth("guest", "guest")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
