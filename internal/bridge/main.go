@@ -13,8 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
+	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 )
 
 // startupTimeout bounds each start-up step that talks to a server.
@@ -55,6 +58,21 @@ func RunWithConfigFile(ctx context.Context, path string, log *slog.Logger, run P
 	}
 	log.Info("config loaded", "config", cfg)
 	return run(ctx, cfg, log)
+}
+
+// connect opens what both processes need: the scheduler DB (with the
+// bridge's table) and a Temporal client. close releases both.
+func connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*schedulerdb.DB, client.Client, func(), error) {
+	db, err := openSchedulerDB(ctx, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tc, err := temporalclient.DialTLS(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TLS.ClientConfig(), log)
+	if err != nil {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	return db, tc, func() { tc.Close(); db.Close() }, nil
 }
 
 // openSchedulerDB connects to the scheduler DB and creates the bridge's own

@@ -6,7 +6,6 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
-	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 )
 
 // RunStarter is the starter process: open the scheduler DB (it maps
@@ -14,17 +13,10 @@ import (
 // queues until ctx ends, then stop taking messages and let the handlers in
 // flight finish. Any number of starters may run side by side.
 func RunStarter(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	db, err := openSchedulerDB(ctx, cfg)
+	db, tc, closeAll, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	tc, err := temporalclient.DialTLS(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TLS.ClientConfig(), log)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-
+	defer closeAll()
 	return starter.Run(ctx, cfg, db, tc, log)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/bbbridge/buildbot-bridge/internal/health"
 	"github.com/bbbridge/buildbot-bridge/internal/selfserve"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
-	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 )
 
 // RunWorker is the worker process. Start-up, in order: open the scheduler
@@ -20,17 +19,11 @@ import (
 // search attributes exist (the worker is not ready before); start the sweep
 // workflow if it is not running; poll until ctx ends, then drain.
 func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	db, err := openSchedulerDB(ctx, cfg)
+	db, tc, closeAll, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	tc, err := temporalclient.DialTLS(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TLS.ClientConfig(), log)
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
+	defer closeAll()
 	if err := ensureSearchAttributes(ctx, tc, cfg.Temporal.Namespace, log); err != nil {
 		return err
 	}
