@@ -42,6 +42,7 @@ func (a *Activities) PrepareTask(ctx context.Context, in PrepareInput) (Prepared
 		return Prepared{}, tcError("task "+in.TaskID, err)
 	}
 	prep := Prepared{
+		TaskName:    def.Metadata.Name,
 		BuilderName: payload.RawBuilderName(def.Payload),
 		Expires:     tcTime(def.Expires),
 		Deadline:    tcTime(def.Deadline),

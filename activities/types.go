@@ -54,7 +54,9 @@ type Prepared struct {
 	Decision string `json:"decision"`
 	// Reason explains a malformed or ignored decision, for the task's author
 	// and the operator.
-	Reason      string    `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// TaskName is the task's metadata.name, for the workflow's memo.
+	TaskName    string    `json:"taskName,omitempty"`
 	BuilderName string    `json:"builderName"`
 	Branch      string    `json:"branch,omitempty"` // already shortened to a path
 	Revision    string    `json:"revision,omitempty"`

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 )
 
@@ -31,6 +33,24 @@ func TestSuccessfulTaskLifecycle(t *testing.T) {
 	st := e.waitRunState(taskID, 0, "completed", "completed", 60*time.Second)
 	e.waitWorkflowClosed(taskID, 30*time.Second)
 
+	// The Web UI shows what the task is without opening the history.
+	desc, err := e.temporal.DescribeWorkflowExecution(e.ctx, "task-"+taskID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	memo := map[string]string{}
+	for k, p := range desc.GetWorkflowExecutionInfo().GetMemo().GetFields() {
+		var v string
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err != nil {
+			t.Fatalf("memo %s: %v", k, err)
+		}
+		memo[k] = v
+	}
+	if memo["taskName"] != "e2e linux64 mozilla-beta build" || memo["builderName"] != "linux64 mozilla-beta build" ||
+		memo["branch"] != "releases/mozilla-beta" || memo["revision"] != "abcdef123456" {
+		t.Errorf("workflow memo = %v, want the task's name, builder, branch and revision", memo)
+	}
+
 	// The scheduler DB holds exactly one BuildRequest, as Buildbot reads it.
 	brids := e.buildRequests(taskID)
 	if len(brids) != 1 {
@@ -40,7 +60,7 @@ func TestSuccessfulTaskLifecycle(t *testing.T) {
 		builder, branch, revision, reason string
 		priority, complete, results       int
 	)
-	err := e.db.SQL().QueryRowContext(e.ctx, `
+	err = e.db.SQL().QueryRowContext(e.ctx, `
 		SELECT br.buildername, br.priority, br.complete, br.results, bs.reason, ss.branch, ss.revision
 		FROM buildrequests br JOIN buildsets bs ON bs.id = br.buildsetid
 		JOIN sourcestamps ss ON ss.id = bs.sourcestampid WHERE br.id = ?`, brids[0]).

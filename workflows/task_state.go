@@ -17,6 +17,7 @@ type ResumeState struct {
 	RunID          int    `json:"runId"`
 	BuildRequestID int64  `json:"buildRequestId,omitempty"`
 	BuilderName    string `json:"builderName,omitempty"`
+	TaskName       string `json:"taskName,omitempty"`
 	Branch         string `json:"branch,omitempty"`
 	Revision       string `json:"revision,omitempty"`
 	// Expires is the task's expiry: its artifacts expire with it.
@@ -69,6 +70,7 @@ type ResumeState struct {
 
 // Memo is what the Web UI shows of a task besides its search attributes.
 type Memo struct {
+	TaskName    string `json:"taskName,omitempty"`
 	BuilderName string `json:"builderName,omitempty"`
 	Branch      string `json:"branch,omitempty"`
 	Revision    string `json:"revision,omitempty"`

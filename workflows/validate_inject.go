@@ -23,6 +23,7 @@ func (t *task) validateAndInject(ctx workflow.Context, run activities.Run) error
 		return t.prepareFailed(ctx, run.RunID, err)
 	}
 	t.s.BuilderName, t.s.Branch, t.s.Revision = prep.BuilderName, prep.Branch, prep.Revision
+	t.s.TaskName = prep.TaskName
 	if !prep.Expires.IsZero() {
 		t.s.Expires = prep.Expires
 	}
@@ -56,6 +57,7 @@ func (t *task) validateAndInject(ctx workflow.Context, run activities.Run) error
 		RunID:          run.RunID,
 		BuildRequestID: res.BuildRequestID,
 		BuilderName:    t.s.BuilderName,
+		TaskName:       t.s.TaskName,
 		Branch:         t.s.Branch,
 		Revision:       t.s.Revision,
 		Expires:        t.s.Expires,

@@ -32,11 +32,14 @@ func (t *task) publish(ctx workflow.Context) {
 		}
 	}
 
-	memo := Memo{BuilderName: t.s.BuilderName, Branch: t.s.Branch, Revision: t.s.Revision}
+	memo := Memo{TaskName: t.s.TaskName, BuilderName: t.s.BuilderName, Branch: t.s.Branch, Revision: t.s.Revision}
 	if memo == t.s.MemoShown || memo == (Memo{}) {
 		return
 	}
 	fields := map[string]any{}
+	if memo.TaskName != "" {
+		fields["taskName"] = memo.TaskName
+	}
 	if memo.BuilderName != "" {
 		fields["builderName"] = memo.BuilderName
 	}
