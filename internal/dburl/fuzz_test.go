@@ -63,9 +63,9 @@ func FuzzRedactedHidesPassword(f *testing.F) {
 	f.Add("", "orphan-password", "h", "db", "")
 	f.Add("u", "pw-in-bad-port", "h:99999", "db", "")
 	f.Fuzz(func(t *testing.T, user, pass, host, db, query string) {
-		if len(pass) < 4 || strings.Contains("xxxxx", pass) {
-			return // too short to tell from other text
-		}
+		// A marker makes the password tell-apart from the words of an
+		// error message or the rest of the URL ("assw" is in "password").
+		pass = "Pw7Zq" + pass
 		escaped := url.PathEscape(pass)
 		raw := "mysql://" + url.PathEscape(user) + ":" + escaped + "@" + host + "/" + db
 		if query != "" {
