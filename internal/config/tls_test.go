@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
 func TestTLSSectionsLoad(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testenv.NewPKI(t)
 	c, logs, err := parse(t, baseConfig(), noEnv, map[string]any{
 		"pulse_url": "amqps://bbb:pw@pulse.example.com:5671/",
 		"pulse_tls": map[string]any{"ca_file": pki.CAFile, "cert_file": pki.ClientCertFile, "key_file": pki.ClientKeyFile},
@@ -57,7 +59,7 @@ func TestTLSSectionsAbsent(t *testing.T) {
 }
 
 func TestTLSSectionsRefused(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testenv.NewPKI(t)
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.pem")
 	// A key file that is not PEM: its bytes must not be echoed.

@@ -12,12 +12,14 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
+
+	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
 // tlsServer accepts TLS connections that must present a client certificate
 // from the test CA, and reports each handshake's outcome: the AMQP
 // handshake after it is never answered.
-func tlsServer(t *testing.T, pki testPKI) (addr string, handshakes <-chan tls.ConnectionState, failures <-chan error) {
+func tlsServer(t *testing.T, pki testenv.PKI) (addr string, handshakes <-chan tls.ConnectionState, failures <-chan error) {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(pki.ServerCertFile, pki.ServerKeyFile)
 	if err != nil {
@@ -79,7 +81,7 @@ func loadPulseTLS(t *testing.T, pulseURL string, tlsSection map[string]string) *
 }
 
 func TestDialTLSUsesTheConfiguredCAAndClientCertificate(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testenv.NewPKI(t)
 	addr, handshakes, failures := tlsServer(t, pki)
 	cfg := loadPulseTLS(t, "amqps://bbb:pw@"+addr+"/", map[string]string{
 		"ca_file": pki.CAFile, "cert_file": pki.ClientCertFile, "key_file": pki.ClientKeyFile,
@@ -108,7 +110,7 @@ func TestDialTLSUsesTheConfiguredCAAndClientCertificate(t *testing.T) {
 }
 
 func TestDialTLSWithoutTheCAFails(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testenv.NewPKI(t)
 	addr, handshakes, _ := tlsServer(t, pki)
 	// No pulse_tls: the system's roots, which do not know the test CA.
 	cfg := loadPulseTLS(t, "amqps://bbb:pw@"+addr+"/", nil)
@@ -134,7 +136,7 @@ func TestDialTLSWithoutTheCAFails(t *testing.T) {
 
 // The consumer dials with ConsumerOptions.TLS too.
 func TestConsumerDialsWithTLS(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testenv.NewPKI(t)
 	addr, handshakes, failures := tlsServer(t, pki)
 	cfg := loadPulseTLS(t, "amqps://bbb:pw@"+addr+"/", map[string]string{
 		"ca_file": pki.CAFile, "cert_file": pki.ClientCertFile, "key_file": pki.ClientKeyFile,

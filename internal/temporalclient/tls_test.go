@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/config"
+
+	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
 // Dial with temporal.tls presents the client certificate (mTLS), trusts the
@@ -17,7 +19,7 @@ import (
 // bare TLS server that requires a client certificate: the gRPC exchange
 // after the handshake is not answered, so Dial itself fails.
 func TestDialTLSPresentsTheClientCertificate(t *testing.T) {
-	pki := newTestPKI(t)
+	pki := testenv.NewPKI(t)
 	cert, err := tls.LoadX509KeyPair(pki.ServerCertFile, pki.ServerKeyFile)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package temporalclient
+package testenv
 
 import (
 	"crypto/ecdsa"
@@ -15,15 +15,17 @@ import (
 	"time"
 )
 
-// testPKI is a throw-away CA with a server certificate for 127.0.0.1 and a
-// client certificate, written as PEM files.
-type testPKI struct {
+// PKI is a throw-away CA with a server certificate for 127.0.0.1,
+// localhost and temporal.test and a client certificate, written as PEM
+// files in the test's temporary directory, for TLS tests.
+type PKI struct {
 	CAFile, ServerCertFile, ServerKeyFile, ClientCertFile, ClientKeyFile string
 	CA                                                                   *x509.Certificate
 	ClientCert                                                           *x509.Certificate
 }
 
-func newTestPKI(t *testing.T) testPKI {
+// NewPKI makes a PKI for the test.
+func NewPKI(t testing.TB) PKI {
 	t.Helper()
 	dir := t.TempDir()
 	newKey := func() *ecdsa.PrivateKey {
@@ -74,7 +76,7 @@ func newTestPKI(t *testing.T) testPKI {
 		KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey, serverKey)
 	client := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "buildbot-bridge"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey, clientKey)
-	return testPKI{
+	return PKI{
 		CAFile:         write("ca.pem", "CERTIFICATE", ca.Raw),
 		ServerCertFile: write("server.pem", "CERTIFICATE", server.Raw),
 		ServerKeyFile:  writeKey("server-key.pem", serverKey),
