@@ -47,7 +47,7 @@ func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		return err
 	}
 
-	w := newWorker(tc, cfg.Temporal.TaskQueue, acts)
+	w := newWorker(tc, cfg, acts)
 	var polling atomic.Bool
 	stopHealth, err := health.Serve(cfg.Worker.Listen, "worker.listen", polling.Load, "not polling yet", log)
 	if err != nil {

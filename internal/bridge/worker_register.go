@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/signals"
 	"github.com/bbbridge/buildbot-bridge/workflows"
 )
@@ -19,8 +20,20 @@ const stopTimeout = 30 * time.Second
 
 // newWorker registers the workflows under the type names everyone starts
 // them by, and the activities under their method names.
-func newWorker(c client.Client, taskQueue string, acts *activities.Activities) worker.Worker {
-	w := worker.New(c, taskQueue, worker.Options{WorkerStopTimeout: stopTimeout})
+func newWorker(c client.Client, cfg *config.Config, acts *activities.Activities) worker.Worker {
+	if cfg.Worker.StickyCacheSize > 0 {
+		// Process-wide, and read when the first worker starts.
+		worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
+	}
+	w := worker.New(c, cfg.Temporal.TaskQueue, worker.Options{
+		WorkerStopTimeout:                       stopTimeout,
+		MaxConcurrentWorkflowTaskPollers:        cfg.Worker.WorkflowTaskPollers,
+		MaxConcurrentWorkflowTaskExecutionSize:  cfg.Worker.MaxConcurrentWorkflowTasks,
+		MaxConcurrentLocalActivityExecutionSize: cfg.Worker.MaxConcurrentLocalActivities,
+		// Every activity runs as a local activity: activity-task pollers
+		// would only keep idle long polls open against the server.
+		LocalActivityWorkerOnly: true,
+	})
 	w.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: signals.TaskWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.SweepWorkflow, workflow.RegisterOptions{Name: signals.SweepWorkflowType})
 	w.RegisterActivity(acts)

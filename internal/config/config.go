@@ -30,6 +30,13 @@ const (
 	DefaultFinishedGrace          = 600 * time.Second
 	DefaultWorkerListen           = "127.0.0.1:9464"
 	DefaultStarterListen          = "127.0.0.1:9465"
+	// Worker and starter tuning; README "Performance" has the
+	// measurements behind them.
+	DefaultWorkflowTaskPollers          = 4
+	DefaultMaxConcurrentWorkflowTasks   = 1000
+	DefaultMaxConcurrentLocalActivities = 1000
+	DefaultStickyCacheSize              = 10000
+	DefaultStarterPrefetch              = 32
 	// DefaultPulseHost is where the original always connected (amqps).
 	DefaultPulseHost = "pulse.mozilla.org:5671"
 )
@@ -105,8 +112,8 @@ type Config struct {
 	// sit complete with no finished event before the task is resolved from
 	// the row.
 	FinishedGrace time.Duration
-	Worker        Listener
-	Starter       Listener
+	Worker        Worker
+	Starter       Starter
 }
 
 // Taskcluster is taskcluster_queue_config.
@@ -156,10 +163,33 @@ type Reclaim struct {
 	Lead time.Duration
 }
 
-// Listener is a process's own section (worker, starter).
-type Listener struct {
+// Worker is the worker section.
+type Worker struct {
 	// Listen is the host:port of the metrics and health endpoint.
 	Listen string
+	// WorkflowTaskPollers is workflow_task_pollers: the goroutines
+	// long-polling Temporal for workflow tasks (at least 2: the SDK
+	// alternates them between the sticky and the shared queue).
+	WorkflowTaskPollers int
+	// MaxConcurrentWorkflowTasks is max_concurrent_workflow_tasks.
+	MaxConcurrentWorkflowTasks int
+	// MaxConcurrentLocalActivities is max_concurrent_local_activities: every
+	// TC, DB and self-serve call runs as a local activity, so this bounds
+	// the process's outgoing calls.
+	MaxConcurrentLocalActivities int
+	// StickyCacheSize is sticky_cache_size: task workflows kept in memory
+	// between their workflow tasks. One evicted is replayed from its
+	// history at its next event, which costs CPU, not correctness.
+	StickyCacheSize int
+}
+
+// Starter is the starter section.
+type Starter struct {
+	// Listen is the host:port of the metrics and health endpoint.
+	Listen string
+	// Prefetch is prefetch: unacknowledged Pulse messages per queue, and so
+	// the messages the starter handles at once.
+	Prefetch int
 }
 
 // ClaimWorkerGroup is the workerGroup to claim runs with:

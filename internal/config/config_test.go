@@ -56,6 +56,14 @@ func TestOriginalSampleLoads(t *testing.T) {
 	if c.AllowedBuildersURL != "" {
 		t.Errorf("allowed_builders_url = %q, want none", c.AllowedBuildersURL)
 	}
+	if want := (config.Worker{Listen: "127.0.0.1:9464", WorkflowTaskPollers: config.DefaultWorkflowTaskPollers,
+		MaxConcurrentWorkflowTasks: config.DefaultMaxConcurrentWorkflowTasks, MaxConcurrentLocalActivities: config.DefaultMaxConcurrentLocalActivities,
+		StickyCacheSize: config.DefaultStickyCacheSize}); c.Worker != want {
+		t.Errorf("worker = %+v, want %+v", c.Worker, want)
+	}
+	if c.Starter.Prefetch != config.DefaultStarterPrefetch {
+		t.Errorf("starter.prefetch = %d", c.Starter.Prefetch)
+	}
 	if c.Worker.Listen != "127.0.0.1:9464" || c.Starter.Listen != "127.0.0.1:9465" {
 		t.Errorf("listen = %q, %q", c.Worker.Listen, c.Starter.Listen)
 	}
@@ -293,20 +301,25 @@ func TestPulseURL(t *testing.T) {
 
 func TestCustomValues(t *testing.T) {
 	c, _, err := parse(t, baseConfig(), noEnv, map[string]any{
-		"reflector.interval":                 2,
-		"reclaim.lead_seconds":               1.5,
-		"finished_grace_seconds":             10,
-		"allowed_builders_refresh":           30,
-		"allowed_builders_url":               "https://example.com/allowed.json",
-		"temporal.address":                   "temporal.example.com:7233",
-		"temporal.namespace":                 "releng",
-		"temporal.task_queue":                "bbb-staging",
-		"worker.listen":                      ":9500",
-		"starter.listen":                     "127.0.0.1:9501",
-		"bblistener.pulse_exchange":          "exchange/build-staging",
-		"buildbot_scheduler_db":              "sqlite:////var/lib/buildbot/state.sqlite",
-		"selfserve_url":                      "https://buildapi.example.com/buildapi/self-serve/",
-		"tclistener.pulse_exchange_basename": "exchange/taskcluster-queue/v1/",
+		"reflector.interval":                     2,
+		"reclaim.lead_seconds":                   1.5,
+		"finished_grace_seconds":                 10,
+		"allowed_builders_refresh":               30,
+		"allowed_builders_url":                   "https://example.com/allowed.json",
+		"temporal.address":                       "temporal.example.com:7233",
+		"temporal.namespace":                     "releng",
+		"temporal.task_queue":                    "bbb-staging",
+		"worker.listen":                          ":9500",
+		"worker.workflow_task_pollers":           8,
+		"worker.max_concurrent_workflow_tasks":   50,
+		"worker.max_concurrent_local_activities": 20,
+		"worker.sticky_cache_size":               6000,
+		"starter.listen":                         "127.0.0.1:9501",
+		"starter.prefetch":                       64,
+		"bblistener.pulse_exchange":              "exchange/build-staging",
+		"buildbot_scheduler_db":                  "sqlite:////var/lib/buildbot/state.sqlite",
+		"selfserve_url":                          "https://buildapi.example.com/buildapi/self-serve/",
+		"tclistener.pulse_exchange_basename":     "exchange/taskcluster-queue/v1/",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -320,6 +333,12 @@ func TestCustomValues(t *testing.T) {
 	}
 	if c.Worker.Listen != ":9500" || c.Starter.Listen != "127.0.0.1:9501" || c.BBListener.PulseExchange != "exchange/build-staging" {
 		t.Errorf("listen %q %q exchange %q", c.Worker.Listen, c.Starter.Listen, c.BBListener.PulseExchange)
+	}
+	if want := (config.Worker{Listen: ":9500", WorkflowTaskPollers: 8, MaxConcurrentWorkflowTasks: 50, MaxConcurrentLocalActivities: 20, StickyCacheSize: 6000}); c.Worker != want {
+		t.Errorf("worker = %+v, want %+v", c.Worker, want)
+	}
+	if c.Starter.Prefetch != 64 {
+		t.Errorf("starter.prefetch = %d, want 64", c.Starter.Prefetch)
 	}
 	if c.SchedulerDB.Driver != "sqlite" || c.SchedulerDB.DSN != "/var/lib/buildbot/state.sqlite" {
 		t.Errorf("scheduler DB = %+v", c.SchedulerDB)

@@ -132,6 +132,32 @@ func (o *object) seconds(key string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// maxCount keeps counts to what a 32-bit int holds.
+const maxCount = math.MaxInt32
+
+// count reads a whole number of at least min, or def when the key is
+// absent.
+func (o *object) count(key string, def, min int) (int, error) {
+	v, ok := o.raw(key)
+	if !ok {
+		return def, nil
+	}
+	var n float64
+	if kind(v) != "number" || json.Unmarshal(v, &n) != nil {
+		return 0, typeError(o.key(key), "a whole number", v)
+	}
+	if n != math.Trunc(n) {
+		return 0, fmt.Errorf("config: %s: must be a whole number, got %s", o.key(key), v)
+	}
+	if n < float64(min) {
+		return 0, fmt.Errorf("config: %s: must be at least %d, got %s", o.key(key), min, v)
+	}
+	if n > maxCount {
+		return 0, fmt.Errorf("config: %s: %s is too large", o.key(key), v)
+	}
+	return int(n), nil
+}
+
 // child returns the nested object under key, or an empty one when absent,
 // so that defaults apply the same way to a missing section.
 func (o *object) child(log *slog.Logger, key string, known ...string) (*object, error) {

@@ -53,8 +53,8 @@ func (r reader) read(top *object) (*Config, error) {
 		{"temporal", "tls", []string{"ca_file", "cert_file", "key_file", "server_name"}},
 		{"", "pulse_tls", []string{"ca_file", "cert_file", "key_file"}},
 		{"", "reclaim", []string{"lead_seconds"}},
-		{"", "worker", []string{"listen"}},
-		{"", "starter", []string{"listen"}},
+		{"", "worker", []string{"listen", "workflow_task_pollers", "max_concurrent_workflow_tasks", "max_concurrent_local_activities", "sticky_cache_size"}},
+		{"", "starter", []string{"listen", "prefetch"}},
 	}
 	sections[""] = top
 	for _, s := range steps {
@@ -254,6 +254,9 @@ func (r reader) read(top *object) (*Config, error) {
 	if err := checkHostPort("starter.listen", c.Starter.Listen, true); err != nil {
 		return nil, err
 	}
+	if err := readTuning(worker, starter, c); err != nil {
+		return nil, err
+	}
 	if sameListenAddress(c.Worker.Listen, c.Starter.Listen) {
 		return nil, fmt.Errorf("config: starter.listen: %s collides with worker.listen %s (both processes may run on one host)", c.Starter.Listen, c.Worker.Listen)
 	}
@@ -360,5 +363,29 @@ func (r reader) readPulse(top *object, c *Config) error {
 	}
 	u := url.URL{Scheme: "amqps", User: url.UserPassword(c.PulseUser, password), Host: DefaultPulseHost, Path: "/"}
 	c.PulseURL = Secret(u.String())
+	return nil
+}
+
+// readTuning reads the worker's and starter's performance knobs.
+func readTuning(worker, starter *object, c *Config) error {
+	knobs := []struct {
+		o        *object
+		key      string
+		dst      *int
+		def, min int
+	}{
+		{worker, "workflow_task_pollers", &c.Worker.WorkflowTaskPollers, DefaultWorkflowTaskPollers, 2},
+		{worker, "max_concurrent_workflow_tasks", &c.Worker.MaxConcurrentWorkflowTasks, DefaultMaxConcurrentWorkflowTasks, 2},
+		{worker, "max_concurrent_local_activities", &c.Worker.MaxConcurrentLocalActivities, DefaultMaxConcurrentLocalActivities, 1},
+		{worker, "sticky_cache_size", &c.Worker.StickyCacheSize, DefaultStickyCacheSize, 1},
+		{starter, "prefetch", &c.Starter.Prefetch, DefaultStarterPrefetch, 1},
+	}
+	for _, k := range knobs {
+		n, err := k.o.count(k.key, k.def, k.min)
+		if err != nil {
+			return err
+		}
+		*k.dst = n
+	}
 	return nil
 }

@@ -3,9 +3,12 @@ package pulse_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,4 +190,64 @@ func listConnections(t *testing.T, vhost string) []connInfo {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Concurrent publishers share one channel; the broker closing the
+// connection while their confirms are outstanding must not lose a message
+// (a resend after an unconfirmed publish may duplicate one, which Pulse
+// consumers tolerate).
+func TestConcurrentPublishesSurviveClosedConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	u := testenv.RabbitURL(t)
+	p, err := pulse.DialPublisher(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	const ex = "exchange/build"
+	if err := p.DeclareTopicExchange(ctx, ex); err != nil {
+		t.Fatal(err)
+	}
+	d := bindTestQueue(t, u, ex, "build.#")
+	vhost, _ := url.PathUnescape(strings.TrimPrefix(mustParse(t, u).Path, "/"))
+
+	const senders, each = 16, 25
+	var wg sync.WaitGroup
+	var sent atomic.Int32
+	errs := make(chan error, senders)
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				body := fmt.Sprintf(`{"sender":%d,"n":%d}`, s, i)
+				if err := p.Publish(ctx, ex, "build.a.1.started", []byte(body)); err != nil {
+					errs <- err
+					return
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	for sent.Load() < senders*each/4 && len(errs) == 0 && ctx.Err() == nil {
+		time.Sleep(time.Millisecond)
+	}
+	closeConnectionsNamed(t, vhost, pulse.PublisherConnectionName)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("publish: %v", err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < senders*each {
+		seen[string(receive(t, d).Body)] = true
+	}
+	for s := range senders {
+		for i := range each {
+			if body := fmt.Sprintf(`{"sender":%d,"n":%d}`, s, i); !seen[body] {
+				t.Errorf("message %s lost", body)
+			}
+		}
+	}
 }

@@ -47,6 +47,7 @@ func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalCli
 		URL:             string(cfg.PulseURL),
 		TLS:             cfg.PulseTLS.ClientConfig(),
 		DeadLetterQueue: b.DeadLetterQueue,
+		Prefetch:        cfg.Starter.Prefetch,
 		Logger:          log,
 	}, router.Subscriptions(b)...)
 	if err != nil {
