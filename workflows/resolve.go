@@ -116,9 +116,11 @@ func (t *task) resolve(ctx workflow.Context, results int, art *activities.Artifa
 	case resolveCompleted:
 		err = callNoResult(ctx, taskcluster, a.ReportCompleted, t.ref())
 		t.noteAnswer(ctx, "reportCompleted", err)
+		t.quietEnd = true
 	case resolveFailed:
 		err = callNoResult(ctx, taskcluster, a.ReportFailed, t.ref())
 		t.noteAnswer(ctx, "reportFailed", err)
+		t.quietEnd = true
 	case resolveMalformed:
 		err = t.reportException(ctx, "malformed-payload")
 	case resolveRetry:

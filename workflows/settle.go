@@ -19,6 +19,13 @@ import (
 // third round. A timer makes the task end with commands that do not close
 // the run, which the server always accepts; the run then ends in a task of
 // its own, whose retry (if a signal races it too) repeats no activity.
+//
+// A run resolved completed or failed skips it (quietEnd): TC publishes
+// task-completed/task-failed, which the bridge does not consume, so only a
+// stray duplicate Buildbot event can race the end, and the replay it causes
+// is harmless: createArtifact on a resolved run answers 409 (noted) and
+// reportCompleted/reportFailed are idempotent. That saves a workflow task
+// and five history events on the common path.
 func (t *task) settle(ctx workflow.Context) error {
 	return workflow.Sleep(ctx, settleDelay)
 }
