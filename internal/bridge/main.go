@@ -67,7 +67,12 @@ func connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*schedu
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	tc, err := temporalclient.DialTLS(ctx, cfg.Temporal.Address, cfg.Temporal.Namespace, cfg.Temporal.TLS.ClientConfig(), log)
+	tc, err := temporalclient.DialOptions(ctx, temporalclient.Options{
+		Address:   cfg.Temporal.Address,
+		Namespace: cfg.Temporal.Namespace,
+		TLS:       cfg.Temporal.TLS.ClientConfig(),
+		Gzip:      cfg.Temporal.GrpcCompression == config.CompressionGzip,
+	}, log)
 	if err != nil {
 		db.Close()
 		return nil, nil, nil, err

@@ -154,7 +154,16 @@ type Temporal struct {
 	// TLS is temporal.tls: the CA, client certificate (mTLS) and server
 	// name for the frontend connection.
 	TLS TLSFiles
+	// GrpcCompression is temporal.grpc_compression: CompressionNone or
+	// CompressionGzip.
+	GrpcCompression string
 }
+
+// temporal.grpc_compression values.
+const (
+	CompressionNone = "none"
+	CompressionGzip = "gzip"
+)
 
 // Reclaim is the reclaim section.
 type Reclaim struct {

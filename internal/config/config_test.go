@@ -47,7 +47,7 @@ func TestOriginalSampleLoads(t *testing.T) {
 		t.Errorf("bblistener.pulse_exchange = %q, reflector.interval = %v", c.BBListener.PulseExchange, c.Reflector.Interval)
 	}
 	// New keys take their defaults.
-	if c.Temporal != (config.Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "buildbot-bridge"}) {
+	if c.Temporal != (config.Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "buildbot-bridge", GrpcCompression: "none"}) {
 		t.Errorf("temporal = %+v", c.Temporal)
 	}
 	if c.Reclaim.Lead != 300*time.Second || c.FinishedGrace != 600*time.Second || c.AllowedBuildersRefresh != 300*time.Second {
@@ -309,6 +309,7 @@ func TestCustomValues(t *testing.T) {
 		"temporal.address":                       "temporal.example.com:7233",
 		"temporal.namespace":                     "releng",
 		"temporal.task_queue":                    "bbb-staging",
+		"temporal.grpc_compression":              "gzip",
 		"worker.listen":                          ":9500",
 		"worker.workflow_task_pollers":           8,
 		"worker.max_concurrent_workflow_tasks":   50,
@@ -328,7 +329,7 @@ func TestCustomValues(t *testing.T) {
 		c.FinishedGrace != 10*time.Second || c.AllowedBuildersRefresh != 30*time.Second {
 		t.Errorf("timing = %v %v %v %v", c.Reflector.Interval, c.Reclaim.Lead, c.FinishedGrace, c.AllowedBuildersRefresh)
 	}
-	if c.Temporal != (config.Temporal{Address: "temporal.example.com:7233", Namespace: "releng", TaskQueue: "bbb-staging"}) {
+	if c.Temporal != (config.Temporal{Address: "temporal.example.com:7233", Namespace: "releng", TaskQueue: "bbb-staging", GrpcCompression: "gzip"}) {
 		t.Errorf("temporal = %+v", c.Temporal)
 	}
 	if c.Worker.Listen != ":9500" || c.Starter.Listen != "127.0.0.1:9501" || c.BBListener.PulseExchange != "exchange/build-staging" {

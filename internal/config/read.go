@@ -49,7 +49,7 @@ func (r reader) read(top *object) (*Config, error) {
 		{"", "tclistener", []string{"pulse_exchange_basename", "worker_type", "provisioner_id", "logfile"}},
 		{"", "bblistener", []string{"pulse_exchange", "tc_worker_group", "tc_worker_id", "logfile"}},
 		{"", "reflector", []string{"interval", "logfile"}},
-		{"", "temporal", []string{"address", "namespace", "task_queue", "tls"}},
+		{"", "temporal", []string{"address", "namespace", "task_queue", "tls", "grpc_compression"}},
 		{"temporal", "tls", []string{"ca_file", "cert_file", "key_file", "server_name"}},
 		{"", "pulse_tls", []string{"ca_file", "cert_file", "key_file"}},
 		{"", "reclaim", []string{"lead_seconds"}},
@@ -239,6 +239,12 @@ func (r reader) read(top *object) (*Config, error) {
 	}
 	if c.Temporal.TLS, err = readTLS(sections["temporal.tls"], true); err != nil {
 		return nil, err
+	}
+	if c.Temporal.GrpcCompression, err = withDefault(temporal, "grpc_compression", CompressionNone); err != nil {
+		return nil, err
+	}
+	if c := c.Temporal.GrpcCompression; c != CompressionNone && c != CompressionGzip {
+		return nil, fmt.Errorf("config: temporal.grpc_compression: %q is not %q or %q", c, CompressionNone, CompressionGzip)
 	}
 
 	// Listen addresses.
