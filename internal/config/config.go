@@ -32,7 +32,7 @@ const (
 	DefaultStarterListen          = "127.0.0.1:9465"
 	// Worker and starter tuning; README "Performance" has the
 	// measurements behind them.
-	DefaultWorkflowTaskPollers          = 4
+	DefaultWorkflowTaskPollers          = 2
 	DefaultMaxConcurrentWorkflowTasks   = 1000
 	DefaultMaxConcurrentLocalActivities = 1000
 	DefaultStickyCacheSize              = 10000
