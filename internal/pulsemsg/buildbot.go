@@ -51,8 +51,12 @@ type FinishedEvent struct {
 	// LogURL is the log_url property, empty when there is none.
 	LogURL string
 	// Properties are all build properties as {name: [value, source]}.
-	// Numbers are json.Number, so large ids keep every digit.
+	// Numbers are json.Number, so large ids keep every digit. Values are
+	// shortened to a note when all of them would exceed
+	// MaxPropertiesBytes (see OmittedProperties).
 	Properties map[string][2]any
+	// OmittedProperties names the properties whose values were replaced.
+	OmittedProperties []string
 }
 
 // Signal is the build-finished signal for one BuildRequest of the build.
@@ -236,6 +240,7 @@ func DecodeLogUploaded(body []byte) (FinishedEvent, error) {
 	for _, p := range c.props {
 		e.Properties[p.Name] = [2]any{p.Value, p.Source}
 	}
+	e.OmittedProperties = limitProperties(e.Properties, MaxPropertiesBytes)
 	rp, ok := findProperty(c.props, "request_ids")
 	if !ok {
 		return FinishedEvent{}, fmt.Errorf("pulsemsg: %s: request_ids property missing", kind)

@@ -42,6 +42,10 @@ func (r *Router) HandleLogUploaded(ctx context.Context, m pulse.Message) error {
 		return pulse.Poison(err)
 	}
 	log := r.msgLog(m).With("builder", e.BuilderName, "build_number", e.BuildNumber, "master", e.Master, "results", e.Results)
+	if len(e.OmittedProperties) > 0 {
+		log.Warn("starter: build properties too large for a signal; these values are replaced by a note",
+			"properties", e.OmittedProperties, "limit_bytes", pulsemsg.MaxPropertiesBytes)
+	}
 	return r.toRequests(ctx, log, e.RequestIDs, signals.BuildFinishedName, func(taskID string, brid int64) any {
 		return e.Signal(taskID, brid)
 	})
