@@ -54,20 +54,27 @@ func receive(t *testing.T, d <-chan amqp.Delivery) amqp.Delivery {
 	}
 }
 
-func TestPublishIsPersistentJSONOnTopicExchange(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// publisherAndQueue is a publisher on a fresh vhost that owns exchange ex,
+// and a queue bound to it with key.
+func publisherAndQueue(t *testing.T, ctx context.Context, ex, key string) (string, *pulse.Publisher, <-chan amqp.Delivery) {
+	t.Helper()
 	u := testenv.RabbitURL(t)
 	p, err := pulse.DialPublisher(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	const ex = "exchange/taskcluster-queue/v1/task-pending"
+	t.Cleanup(func() { p.Close() })
 	if err := p.DeclareTopicExchange(ctx, ex); err != nil {
 		t.Fatal(err)
 	}
-	d := bindTestQueue(t, u, ex, "primary.#")
+	return u, p, bindTestQueue(t, u, ex, key)
+}
+
+func TestPublishIsPersistentJSONOnTopicExchange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const ex = "exchange/taskcluster-queue/v1/task-pending"
+	_, p, d := publisherAndQueue(t, ctx, ex, "primary.#")
 	body, _ := json.Marshal(map[string]any{"version": 1, "runId": 0})
 	if err := p.Publish(ctx, ex, "primary.abc.0._._.prov.wt._._._", body); err != nil {
 		t.Fatal(err)
@@ -89,17 +96,8 @@ func TestPublishIsPersistentJSONOnTopicExchange(t *testing.T) {
 func TestPublishSurvivesClosedConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	u := testenv.RabbitURL(t)
-	p, err := pulse.DialPublisher(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	const ex = "exchange/build"
-	if err := p.DeclareTopicExchange(ctx, ex); err != nil {
-		t.Fatal(err)
-	}
-	d := bindTestQueue(t, u, ex, "build.#")
+	u, p, d := publisherAndQueue(t, ctx, ex, "build.#")
 	if err := p.Publish(ctx, ex, "build.a.1.started", []byte(`{"n":1}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -199,17 +197,8 @@ func listConnections(t *testing.T, vhost string) []connInfo {
 func TestConcurrentPublishesSurviveClosedConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	u := testenv.RabbitURL(t)
-	p, err := pulse.DialPublisher(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	const ex = "exchange/build"
-	if err := p.DeclareTopicExchange(ctx, ex); err != nil {
-		t.Fatal(err)
-	}
-	d := bindTestQueue(t, u, ex, "build.#")
+	u, p, d := publisherAndQueue(t, ctx, ex, "build.#")
 	vhost, _ := url.PathUnescape(strings.TrimPrefix(mustParse(t, u).Path, "/"))
 
 	const senders, each = 16, 25
