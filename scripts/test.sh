@@ -51,3 +51,7 @@ if [ -d e2e ]; then
   # even on 2 cores.
   go test -count=1 -parallel 4 -timeout 25m ./e2e/...
 fi
+# Last: it starts a MariaDB server and a RabbitMQ node of its own, and stops
+# and restarts them.
+echo "== fault matrix, quick subset (exit 1 on any violated invariant)" >&2
+go run ./internal/faults/cmd/bbb-faults -quick

@@ -94,9 +94,11 @@ func (b *build) run(ctx context.Context) {
 			return
 		}
 		s.log.Error("bbsim: cannot start build; giving its requests back", "master", b.m.id.name, "brids", brids, "err", err)
-		uctx, cancel := context.WithTimeout(ctx, dbTimeout)
-		defer cancel()
-		if uerr := unclaimRequests(uctx, s.opts.DB, brids, b.m.id); uerr != nil {
+		// Until the DB answers again: a request left claimed by a live
+		// master that does not build it would never be built.
+		if uerr := retryDB(ctx, 0, func(c context.Context) error {
+			return unclaimRequests(c, s.opts.DB, brids, b.m.id)
+		}); uerr != nil {
 			s.log.Error("bbsim: unclaim failed", "brids", brids, "err", uerr)
 		}
 		return

@@ -1,0 +1,116 @@
+// Command bbb-faults is the bridge's fault matrix (README, "Fault
+// matrix"): each fault strikes a fresh deployment carrying a few hundred
+// tasks, and the invariants are checked once it has healed.
+//
+//	go run ./internal/faults/cmd/bbb-faults [-quick] [-faults a,b] [-tasks N] [-keep-logs] [-list]
+//
+// It exits 1 if any invariant was violated.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/bbbridge/buildbot-bridge/internal/faults"
+)
+
+func main() {
+	o := faults.Options{}
+	flag.BoolVar(&o.Quick, "quick", false, "CI mode: the quick subset of faults, 80 tasks each, shorter outages")
+	flag.IntVar(&o.Tasks, "tasks", 0, "tasks per fault (default 300; 80 with -quick)")
+	only := flag.String("faults", "", "comma-separated fault names to run (default: all, or the quick subset)")
+	flag.BoolVar(&o.KeepLogs, "keep-logs", false, "keep every fault's logs (a failed fault's are always kept)")
+	list := flag.Bool("list", false, "list the faults and exit")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if *list {
+		for _, f := range faults.Catalogue() {
+			q := ""
+			if f.Quick {
+				q = " [quick]"
+			}
+			fmt.Printf("%-28s %s%s\n", f.Name, f.Summary, q)
+		}
+		return
+	}
+	if *only != "" {
+		o.Faults = strings.Split(*only, ",")
+	}
+	if _, err := faults.Select(o); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "bbb-faults")
+	// The Taskcluster client logs every retried 5xx, with the response,
+	// through the standard logger: thousands of lines in the flaky-queue
+	// fault, which the table sums up.
+	stdlog.SetOutput(io.Discard)
+	root, err := moduleRoot()
+	if err != nil {
+		log.Error("cannot find the repository", "err", err)
+		os.Exit(2)
+	}
+	o.ModuleRoot, o.Log, o.StartTemporal = root, log, startTemporal
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := faults.Run(ctx, o)
+	if err != nil {
+		log.Error("fault matrix failed", "err", err)
+	}
+	if rep != nil {
+		if werr := rep.WriteTable(os.Stdout); werr != nil {
+			os.Exit(1)
+		}
+		if rep.Dir != "" {
+			fmt.Printf("logs: %s\n", rep.Dir)
+		}
+	}
+	if err != nil || rep == nil || !rep.OK() {
+		os.Exit(1)
+	}
+}
+
+// startTemporal embeds a Temporal server as the end-to-end tests do
+// (temporaltest: in-memory SQLite persistence, its own log off).
+func startTemporal() (faults.TemporalServer, error) {
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
+		Logger: sdklog.NewStructuredLogger(faults.QuietLogger()),
+	}))
+	return faults.TemporalServer{
+		HostPort:  ts.GetFrontendHostPort(),
+		Namespace: ts.GetDefaultNamespace(),
+		Client:    ts.GetDefaultClient(),
+		Stop:      ts.Stop,
+	}, nil
+}
+
+// moduleRoot is the directory of the main module's go.mod, where the worker
+// and starter are built from.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the module (run from the repository)")
+	}
+	return filepath.Dir(mod), nil
+}
