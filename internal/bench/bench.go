@@ -60,6 +60,9 @@ type TemporalServer struct {
 	// Client reads the task workflows' histories after the run.
 	Client client.Client
 	Stop   func()
+	// Pid is the server's own process, or 0 when it runs inside this one;
+	// the scale run reports its CPU and memory apart when it has one.
+	Pid int
 }
 
 // QuietLogger is for the stand-ins, consumers and the Temporal client:

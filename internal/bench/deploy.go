@@ -49,6 +49,7 @@ type bridgeConfig struct {
 	rootURL, bridgeToken, dbURL, selfServeURL, amqpURL string
 	temporalAddr, namespace, taskQueue                 string
 	workerListen, starterListen                        string
+	reclaimLead                                        time.Duration // 0: the bridge's default
 }
 
 func (c bridgeConfig) write(dir string) (string, error) {
@@ -73,6 +74,9 @@ func (c bridgeConfig) write(dir string) (string, error) {
 		"worker":     map[string]any{"listen": c.workerListen},
 		"starter":    map[string]any{"listen": c.starterListen},
 	}
+	if c.reclaimLead > 0 {
+		raw["reclaim"] = map[string]any{"lead_seconds": int(c.reclaimLead / time.Second)}
+	}
 	data, err := json.MarshalIndent(raw, "", "  ")
 	if err != nil {
 		return "", err
@@ -91,10 +95,14 @@ func schedulerClient(rootURL, token string) *tcqueue.Queue {
 	return q
 }
 
+// benchDeadline is the tasks' deadline (from creation) in the benchmark,
+// far beyond any run.
+const benchDeadline = 3 * time.Hour
+
 // createTasks creates n tasks for the bridge's worker pool, rate per
 // second (0: as fast as concurrent callers can), and records when each
 // creation was answered.
-func createTasks(ctx context.Context, q *tcqueue.Queue, n int, rate float64, rec *recorder, prefix string) ([]string, error) {
+func createTasks(ctx context.Context, q *tcqueue.Queue, n int, rate float64, rec *recorder, prefix string, deadline time.Duration) ([]string, error) {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = slugid.Nice()
@@ -105,7 +113,7 @@ func createTasks(ctx context.Context, q *tcqueue.Queue, n int, rate float64, rec
 	for range callers {
 		go func() {
 			for i := range work {
-				if err := createTask(q, ids[i], i, prefix); err != nil {
+				if err := createTask(q, ids[i], i, prefix, deadline); err != nil {
 					errs <- err
 					return
 				}
@@ -146,7 +154,7 @@ feed:
 	return ids, err
 }
 
-func createTask(q *tcqueue.Queue, taskID string, i int, prefix string) error {
+func createTask(q *tcqueue.Queue, taskID string, i int, prefix string, deadline time.Duration) error {
 	p, _ := json.Marshal(map[string]any{
 		"buildername": benchBuilders[i%len(benchBuilders)],
 		"properties":  map[string]any{"product": "firefox", "branch": "mozilla-central", "bench_index": i},
@@ -162,8 +170,8 @@ func createTask(q *tcqueue.Queue, taskID string, i int, prefix string) error {
 		SchedulerID:   schedulerID,
 		TaskGroupID:   taskID,
 		Created:       tcclient.Time(now),
-		Deadline:      tcclient.Time(now.Add(3 * time.Hour)),
-		Expires:       tcclient.Time(now.Add(24 * time.Hour)),
+		Deadline:      tcclient.Time(now.Add(deadline)),
+		Expires:       tcclient.Time(now.Add(max(24*time.Hour, deadline+time.Hour))),
 		Payload:       p,
 		Retries:       5,
 		Metadata: tcqueue.TaskMetadata{

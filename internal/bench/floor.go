@@ -125,7 +125,7 @@ func (d *deployment) runFloor(ctx context.Context, res *Result, amqpURL, dbURL, 
 		counter.prepares.Store(0)
 		counter.executes.Store(0)
 	}
-	ids, err := createTasks(ctx, tc, res.Tasks, res.Rate, d.rec, "floor")
+	ids, err := createTasks(ctx, tc, res.Tasks, res.Rate, d.rec, "floor", benchDeadline)
 	if err != nil {
 		return err
 	}

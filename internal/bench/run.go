@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
-	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
@@ -22,6 +19,9 @@ type deployment struct {
 	dir   string
 	rec   *recorder
 	quiet *slog.Logger
+
+	// prefillTime is how long filling the scheduler DB took.
+	prefillTime time.Duration
 
 	cleanups []func()
 }
@@ -53,199 +53,28 @@ func (d *deployment) background(ctx context.Context, errc chan<- error, name str
 func (d *deployment) run(ctx context.Context) (*Result, error) {
 	o, log := d.o, d.o.Log
 	res := &Result{Tasks: o.Tasks, Prefill: o.Prefill, SQLite: o.SQLite, Rate: o.Rate}
-	errc := make(chan error, 8)
-
-	// The binaries build while the DB fills: one waits on the compiler,
-	// the other on MariaDB.
-	var bins []string
-	var buildErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pkgs := []string{"./worker", "./starter"}
-		if o.ProfileDir != "" {
-			pkgs = []string{"./internal/bench/cmd/bbb-bench-proc"}
-		}
-		bins, buildErr = buildBinaries(ctx, o.ModuleRoot, d.dir, pkgs...)
-		if buildErr == nil && len(bins) == 1 {
-			bins = []string{bins[0], bins[0]}
-		}
-	}()
-
-	// Scheduler DB.
-	var dbURL, bridgeDBURL string
-	var counter *StatementCounter
-	if o.SQLite {
-		dbURL = "sqlite:///" + filepath.Join(d.dir, "scheduler.db")
-		bridgeDBURL = dbURL
-	} else {
-		name, drop, err := o.Services.createDatabase(ctx, "bbbbench_")
-		if err != nil {
-			return nil, err
-		}
-		d.defer_(drop)
-		dbURL = fmt.Sprintf("mysql://root@%s/%s", o.Services.MySQL, name)
-		c, err := NewStatementCounter(o.Services.MySQL)
-		if err != nil {
-			return nil, err
-		}
-		d.defer_(func() { c.Close() })
-		counter = c
-		bridgeDBURL = fmt.Sprintf("mysql://root@%s/%s", c.Addr(), name)
-	}
-	db, err := schedulerdb.Open(ctx, dbURL)
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { db.Close() })
-	if err := db.CreateBuildbotSchema(ctx); err != nil {
-		return nil, err
-	}
-	log.Info("prefilling the scheduler DB", "buildrequests", o.Prefill)
-	t0 := time.Now()
-	if err := Prefill(ctx, db.SQL(), db.Driver(), o.Prefill); err != nil {
-		return nil, err
-	}
-	res.PrefillTime = time.Since(t0)
-	log.Info("prefilled", "took", res.PrefillTime.Round(time.Second))
-	wg.Wait()
-	if buildErr != nil {
-		return nil, buildErr
-	}
-
-	if o.StartTemporal == nil {
-		return nil, errors.New("bench: Options.StartTemporal is required")
-	}
-	ts, err := o.StartTemporal()
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(ts.Stop)
-	tclient := ts.Client
-
-	amqpURL, delVhost, err := o.Services.createVhost(ctx, "bbbbench-")
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(delVhost)
-	// One publisher (connection) per stand-in: a Publisher waits for each
-	// confirm under one lock, so a shared one would make the two stand-ins
-	// queue behind each other.
-	pub, err := pulse.DialPublisher(ctx, amqpURL)
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { pub.Close() })
-	simPub, err := pulse.DialPublisher(ctx, amqpURL)
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { simPub.Close() })
-
-	bridgeToken, schedToken := randomToken(), randomToken()
-	queue, err := tcfake.New(tcfake.Options{
-		Publisher: pub,
-		Clients: map[string]tcfake.Client{
-			bridgeClientID: {AccessToken: bridgeToken, Scopes: []string{
-				"queue:claim-task:" + provisionerID + "/" + workerType,
-				"queue:worker-id:" + workerGroup + "/" + workerID,
-				"queue:cancel-task:" + schedulerID + "/*",
-				"queue:rerun-task:" + schedulerID + "/*",
-				"queue:reclaim-task:*",
-				"queue:resolve-task:*",
-				"queue:create-artifact:*",
-			}},
-			schedClientID: {AccessToken: schedToken, Scopes: []string{"*"}},
-		},
-		Logger: d.quiet.With("component", "tcfake"),
+	st, err := d.startStack(ctx, stackConfig{
+		pollInterval: 100 * time.Millisecond,
+		script:       bbsim.Fixed(bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 0}),
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := queue.Start(ctx); err != nil {
-		return nil, err
-	}
-	d.defer_(queue.Close)
-
-	sim, err := bbsim.New(bbsim.Options{
-		DB:           db.SQL(),
-		Driver:       db.Driver(),
-		Publisher:    simPub,
-		PollInterval: 100 * time.Millisecond,
-		Script:       bbsim.Fixed(bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 0}),
-		Builders:     benchBuilders,
-		Logger:       d.quiet.With("component", "bbsim"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sim.Start(ctx); err != nil {
-		return nil, err
-	}
-	d.defer_(sim.Close)
-
-	observer, err := observePulse(amqpURL, tcExchanges, buildExchange, d.rec, d.quiet)
-	if err != nil {
-		return nil, err
-	}
-	d.background(ctx, errc, "pulse observer", observer.Run)
-	fromID, err := maxBuildRequestID(ctx, db.SQL())
-	if err != nil {
-		return nil, err
-	}
-	d.background(ctx, errc, "BuildRequest watcher", func(ctx context.Context) error {
-		return watchBuildRequests(ctx, db.SQL(), fromID, d.rec)
-	})
-
-	// The bridge, as two processes.
-	workerListen, err1 := freeAddr()
-	starterListen, err2 := freeAddr()
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, err
-	}
-	cfgPath, err := bridgeConfig{
-		rootURL: queue.RootURL(), bridgeToken: bridgeToken, dbURL: bridgeDBURL,
-		selfServeURL: sim.SelfServeURL(), amqpURL: amqpURL,
-		temporalAddr: ts.HostPort, namespace: ts.Namespace, taskQueue: "buildbot-bridge",
-		workerListen: workerListen, starterListen: starterListen,
-	}.write(d.dir)
-	if err != nil {
-		return nil, err
-	}
-	worker, err := startChild("worker", bins[0], cfgPath, d.dir, profileEnv(o.ProfileDir, "worker"))
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { _ = worker.stop(time.Minute) })
-	starter, err := startChild("starter", bins[1], cfgPath, d.dir, profileEnv(o.ProfileDir, "starter"))
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { _ = starter.stop(time.Minute) })
-	if err := worker.waitHealthy(ctx, workerListen, 2*time.Minute); err != nil {
-		return nil, err
-	}
-	if err := starter.waitHealthy(ctx, starterListen, 2*time.Minute); err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, observer, time.Minute); err != nil {
-		return nil, err
-	}
+	res.PrefillTime = d.prefillTime
+	queue, worker, starter := st.queue, st.worker, st.starter
 	log.Info("bridge running; creating tasks", "tasks", o.Tasks, "rate", o.Rate)
 
-	tc := schedulerClient(queue.RootURL(), schedToken)
 	runStart := time.Now()
 	selfStart, err := readProcStats(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
-	ids, err := createTasks(ctx, tc, o.Tasks, o.Rate, d.rec, "bench")
+	ids, err := createTasks(ctx, st.tc, o.Tasks, o.Rate, d.rec, "bench", benchDeadline)
 	if err != nil {
 		return nil, err
 	}
 	res.Creation = time.Since(runStart)
-	if err := waitResolved(ctx, queue, ids, o.Timeout, errc, log); err != nil {
+	if err := waitResolved(ctx, queue, ids, o.Timeout, st.errc, log); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
 	res.Wall = time.Since(runStart)
@@ -260,8 +89,8 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 	if res.Starter, err = starter.stats(); err != nil {
 		return nil, err
 	}
-	if counter != nil {
-		res.BridgeSQL = counter.Counts()
+	if st.counter != nil {
+		res.BridgeSQL = st.counter.Counts()
 	}
 	if err := worker.stop(time.Minute); err != nil {
 		res.Problems = append(res.Problems, err.Error())
@@ -270,10 +99,10 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		res.Problems = append(res.Problems, err.Error())
 	}
 
-	d.measureBridge(ctx, res, queue, tclient, ids)
+	d.measureBridge(ctx, res, queue, st.ts.Client, ids)
 	log.Info("bridge measured; running the floor", "lifecycles_per_s", fmt.Sprintf("%.1f", res.Lifecycles))
 
-	if err := d.runFloor(ctx, res, amqpURL, dbURL, queue.RootURL(), bridgeToken, tc, o.Services); err != nil {
+	if err := d.runFloor(ctx, res, st.amqpURL, st.dbURL, queue.RootURL(), st.bridgeToken, st.tc, o.Services); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/bbbridge/buildbot-bridge/internal/bench"
+)
+
+// temporalChildEnv makes this binary serve Temporal instead of
+// benchmarking: the scale run starts its own executable again with it, so
+// the server is a process of its own whose CPU and memory /proc reports.
+const temporalChildEnv = "BBB_BENCH_TEMPORAL_CHILD"
+
+// temporalProfileEnv, set for the child, is where it writes its CPU profile.
+const temporalProfileEnv = "BBB_BENCH_TEMPORAL_CPUPROFILE"
+
+// serveTemporal is the child: it starts the same embedded server as the
+// benchmark, writes "<host:port> <namespace>" on stdout, and stops when its
+// stdin closes (the parent stopping it, or dying).
+func serveTemporal() int {
+	if path := os.Getenv(temporalProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bbb-bench: Temporal server profile:", err)
+			return 1
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
+		Logger: sdklog.NewStructuredLogger(bench.QuietLogger()),
+	}))
+	fmt.Printf("%s %s\n", ts.GetFrontendHostPort(), ts.GetDefaultNamespace())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	ts.Stop()
+	return 0
+}
+
+// startTemporalChild starts serveTemporal in a child process and connects
+// a client to it; with profileDir it leaves temporal.pprof there.
+func startTemporalChild(profileDir string) (bench.TemporalServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return bench.TemporalServer{}, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), temporalChildEnv+"=1")
+	if profileDir != "" {
+		cmd.Env = append(cmd.Env, temporalProfileEnv+"="+filepath.Join(profileDir, "temporal.pprof"))
+	}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return bench.TemporalServer{}, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return bench.TemporalServer{}, err
+	}
+	if err := cmd.Start(); err != nil {
+		return bench.TemporalServer{}, fmt.Errorf("start the Temporal server process: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+
+	line := make(chan string, 1)
+	go func() {
+		l, _ := bufio.NewReader(stdout).ReadString('\n')
+		line <- l
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	var addr []string
+	select {
+	case l := <-line:
+		addr = strings.Fields(l)
+	case <-time.After(2 * time.Minute):
+	}
+	if len(addr) != 2 {
+		stop()
+		return bench.TemporalServer{}, errors.New("the Temporal server process did not say where it listens")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.DialContext(ctx, client.Options{
+		HostPort:  addr[0],
+		Namespace: addr[1],
+		Logger:    sdklog.NewStructuredLogger(bench.QuietLogger()),
+	})
+	if err != nil {
+		stop()
+		return bench.TemporalServer{}, fmt.Errorf("connect to the Temporal server process: %w", err)
+	}
+	return bench.TemporalServer{
+		HostPort:  addr[0],
+		Namespace: addr[1],
+		Client:    c,
+		Stop:      func() { c.Close(); stop() },
+		Pid:       cmd.Process.Pid,
+	}, nil
+}
