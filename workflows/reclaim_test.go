@@ -171,3 +171,55 @@ func TestSafetyNetWaitsForLateFinishedEvent(t *testing.T) {
 		"CreateArtifacts", "ReportCompleted"})
 	w.requireCallAt("ReportCompleted", 0, 1000*time.Second)
 }
+
+// Found by the scale run: the claim expired while the build ran (TC made
+// run 1 pending, and its task-pending never reached the workflow before the
+// build finished). TC refuses to resolve run 0; the build's success must
+// complete run 1, not leave it pending until the deadline.
+func TestFinishedAfterClaimExpiredResolvesTheNewerRun(t *testing.T) {
+	w := newWorld(t) // 20-minute claims: no reclaim before the finish
+	w.at(30*time.Second, w.buildStarts)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 14))
+	w.at(100*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(100*time.Second)))
+		})
+	})
+	w.signal(200*time.Second, signals.BuildFinishedName, finished(brid, 14, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun",
+		"CreateArtifacts", "ReportCompleted", "TaskStatus", "ClaimRun", "CreateArtifacts", "ReportCompleted"})
+	if got := w.callsOf("ReportCompleted")[1].Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("completed run %d, want 1", got.RunID)
+	}
+	if r := w.run(1); r.State != runCompleted {
+		t.Errorf("TC run 1 is %s, want completed", r.State)
+	}
+	if st := w.query(); st.Phase != signals.PhaseResolved || st.RunID != 1 {
+		t.Errorf("final state: phase %s run %d", st.Phase, st.RunID)
+	}
+}
+
+// The newer run is gone too (deadline passed): the task ends, no loop.
+func TestFinishedAfterClaimExpiredWithNoNewerRunEnds(t *testing.T) {
+	w := newWorld(t)
+	w.at(30*time.Second, w.buildStarts)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 15))
+	w.at(100*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+		})
+	})
+	w.signal(200*time.Second, signals.BuildFinishedName, finished(brid, 15, signals.ResultFailure))
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun",
+		"CreateArtifacts", "ReportFailed", "TaskStatus"})
+	if st := w.query(); st.Phase != signals.PhaseResolved {
+		t.Errorf("final phase %s", st.Phase)
+	}
+}

@@ -95,6 +95,48 @@ func (t *task) resolve(ctx workflow.Context, results int, art *activities.Artifa
 		return nil
 	}
 	t.s.RequestComplete = how != resolveRetry
+	// A claim that expired while the build ran (the reclaim came too late)
+	// leaves TC with a newer pending run and refuses to resolve ours: the
+	// build's result then belongs to the newer run. Bounded, since each
+	// turn needs TC to have made yet another run.
+	for turn := 0; ; turn++ {
+		err := t.report(ctx, how, art)
+		if how == resolveRetry {
+			// retry decides whether the task goes on.
+			return err
+		}
+		if t.done || refusal(err) != activities.ErrTCConflict || turn >= maxResolveTurns {
+			return t.reported(err)
+		}
+		moved, serr := t.moveToNewerRun(ctx)
+		if serr != nil || !moved {
+			if serr == nil {
+				t.end(signals.PhaseResolved)
+			}
+			return serr
+		}
+	}
+}
+
+// maxResolveTurns bounds how often one result is carried to a newer run.
+const maxResolveTurns = 3
+
+// reported ends the task after its resolution was sent, unless the answer
+// was an error to retry (the workflow task fails and runs again).
+func (t *task) reported(err error) error {
+	if t.done {
+		return nil
+	}
+	if err != nil && refusal(err) == "" {
+		return err
+	}
+	t.end(signals.PhaseResolved)
+	return nil
+}
+
+// report claims RunID if needed, attaches the artifacts and tells TC the
+// result.
+func (t *task) report(ctx workflow.Context, how resolution, art *activities.ArtifactsInput) error {
 	if !t.s.Claimed {
 		if err := t.claim(ctx); err != nil || t.done {
 			return err
@@ -129,11 +171,26 @@ func (t *task) resolve(ctx workflow.Context, results int, art *activities.Artifa
 		_, err = call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
 		t.noteAnswer(ctx, "cancelTask", err)
 	}
-	if err != nil && refusal(err) == "" {
-		return err
+	return err
+}
+
+// moveToNewerRun reads TC's status after it refused to resolve RunID with
+// a 409 and, when a newer run is pending before the deadline, makes it the
+// run the result goes to.
+func (t *task) moveToNewerRun(ctx workflow.Context) (bool, error) {
+	st, gone, err := t.taskStatus(ctx)
+	if err != nil || gone {
+		return false, err
 	}
-	t.end(signals.PhaseResolved)
-	return nil
+	latest := latestRun(st)
+	pastDeadline := !st.Deadline.IsZero() && !workflow.Now(ctx).Before(st.Deadline)
+	if pastDeadline || latest == nil || latest.RunID <= t.s.RunID || latest.State != runPending {
+		return false, nil
+	}
+	t.note(ctx, "TC made run %d pending while the build ran: the result goes to it", latest.RunID)
+	t.s.RunID, t.s.Claimed, t.s.RunOver = latest.RunID, false, false
+	t.quietEnd = false
+	return true, nil
 }
 
 // retry handles Buildbot's RETRY: the run ends as worker-shutdown and the
