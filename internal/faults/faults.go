@@ -64,7 +64,7 @@ func Catalogue() []Fault {
 			Strike: strikeRabbitRestart, Outage: 5 * time.Second,
 		},
 		{
-			Name: "mariadb-outage", Workers: 1, Starters: 1,
+			Name: "mariadb-outage", Quick: true, Workers: 1, Starters: 1,
 			Summary:  "the scheduler DB server stopped mid-run, started again after the outage",
 			MinBuild: 20 * time.Second, MaxBuild: 50 * time.Second,
 			Strike: strikeMariaDBOutage, Outage: 60 * time.Second, QuickOutage: 20 * time.Second,
