@@ -158,11 +158,9 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 	case resolveCompleted:
 		err = callNoResult(ctx, taskcluster, a.ReportCompleted, t.ref())
 		t.noteAnswer(ctx, "reportCompleted", err)
-		t.quietEnd = true
 	case resolveFailed:
 		err = callNoResult(ctx, taskcluster, a.ReportFailed, t.ref())
 		t.noteAnswer(ctx, "reportFailed", err)
-		t.quietEnd = true
 	case resolveMalformed:
 		err = t.reportException(ctx, "malformed-payload")
 	case resolveRetry:
@@ -189,7 +187,6 @@ func (t *task) moveToNewerRun(ctx workflow.Context) (bool, error) {
 	}
 	t.note(ctx, "TC made run %d pending while the build ran: the result goes to it", latest.RunID)
 	t.s.RunID, t.s.Claimed, t.s.RunOver = latest.RunID, false, false
-	t.quietEnd = false
 	return true, nil
 }
 

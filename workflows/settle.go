@@ -20,12 +20,11 @@ import (
 // the run, which the server always accepts; the run then ends in a task of
 // its own, whose retry (if a signal races it too) repeats no activity.
 //
-// A run resolved completed or failed skips it (quietEnd): TC publishes
-// task-completed/task-failed, which the bridge does not consume, so only a
-// stray duplicate Buildbot event can race the end, and the replay it causes
-// is harmless: createArtifact on a resolved run answers 409 (noted) and
-// reportCompleted/reportFailed are idempotent. That saves a workflow task
-// and five history events on the common path.
+// Tried and dropped: skipping the timer for runs resolved completed or
+// failed (TC answers those with nothing the bridge consumes) saved a
+// workflow task and five events per task, but any Buildbot event racing
+// the end — a started event arriving after log_uploaded, common on Pulse —
+// made the replay claim and report again (e2e TestStartedEventLostOrLate).
 func (t *task) settle(ctx workflow.Context) error {
 	return workflow.Sleep(ctx, settleDelay)
 }

@@ -52,9 +52,6 @@ type task struct {
 	cancelTimer workflow.CancelFunc
 
 	done bool
-	// quietEnd: the run's last TC call makes TC publish nothing the bridge
-	// consumes, so it may end in the same workflow task (see settle).
-	quietEnd bool
 }
 
 func newTask(ctx workflow.Context, start signals.TaskStart, resume *ResumeState) *task {

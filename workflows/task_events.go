@@ -57,9 +57,6 @@ func (t *task) loop(ctx workflow.Context) error {
 		}
 	}
 	t.publish(ctx)
-	if t.quietEnd {
-		return nil
-	}
 	return t.settle(ctx)
 }
 
