@@ -5,16 +5,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the admin connection that creates the bench's database
+
+	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 )
 
 // Services says where the real MariaDB and RabbitMQ are; the defaults are
@@ -79,45 +78,14 @@ func (s Services) createDatabase(ctx context.Context, prefix string) (string, fu
 // its AMQP URL and a function that deletes it with all it holds.
 func (s Services) createVhost(ctx context.Context, prefix string) (string, func(), error) {
 	vhost := uniqueName(prefix)
-	path := "/vhosts/" + url.PathEscape(vhost)
-	if err := s.rabbitCall(ctx, http.MethodPut, path, "", nil); err != nil {
-		return "", nil, fmt.Errorf("bench: create RabbitMQ vhost: %w", err)
-	}
 	del := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := s.rabbitCall(ctx, http.MethodDelete, path, "", nil); err != nil {
+		if err := rabbitapi.DeleteVHost(context.Background(), s.RabbitAPI, vhost); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: delete vhost %s: %v\n", vhost, err)
 		}
 	}
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if err := s.rabbitCall(ctx, http.MethodPut, "/permissions/"+url.PathEscape(vhost)+"/guest", perms, nil); err != nil {
+	if err := rabbitapi.CreateVHost(ctx, s.RabbitAPI, vhost); err != nil {
 		del()
-		return "", nil, fmt.Errorf("bench: grant guest on vhost: %w", err)
+		return "", nil, fmt.Errorf("bench: RabbitMQ: %w", err)
 	}
 	return fmt.Sprintf("amqp://guest:guest@%s/%s", s.Rabbit, url.PathEscape(vhost)), del, nil
-}
-
-func (s Services) rabbitCall(ctx context.Context, method, path, body string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.RabbitAPI+path, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth("guest", "guest")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
 }

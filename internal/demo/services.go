@@ -11,8 +11,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"strings"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 )
 
 // The local RabbitMQ that scripts/services.sh installs and starts.
@@ -26,9 +27,6 @@ const (
 	// else on the broker (e.g. the tests' vhosts).
 	demoVHost = "bbb-demo"
 )
-
-// errNotFound is the management API's 404.
-var errNotFound = errors.New("not found")
 
 // servicesScript is what `make test` and CI run to install and start
 // MariaDB and RabbitMQ.
@@ -44,7 +42,7 @@ func rabbitReachable(ctx context.Context, amqpHostPort, api string) error {
 		return fmt.Errorf("RabbitMQ AMQP port %s: %w", amqpHostPort, err)
 	}
 	conn.Close()
-	if err := rabbitCall(ctx, api, http.MethodGet, "/overview", ""); err != nil {
+	if err := rabbitapi.Call(ctx, api, http.MethodGet, "/overview", "", nil); err != nil {
 		return fmt.Errorf("RabbitMQ management API: %w", err)
 	}
 	return nil
@@ -79,44 +77,17 @@ func ensureRabbit(ctx context.Context, out io.Writer, start bool) error {
 func ensureVHost(ctx context.Context, reset bool) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	path := "/vhosts/" + url.PathEscape(demoVHost)
 	if reset {
-		err := rabbitCall(ctx, rabbitAPI, http.MethodDelete, path, "")
-		if err != nil && !errors.Is(err, errNotFound) {
+		err := rabbitapi.DeleteVHost(ctx, rabbitAPI, demoVHost)
+		if err != nil && !errors.Is(err, rabbitapi.ErrNotFound) {
 			return "", fmt.Errorf("reset RabbitMQ vhost %s: %w", demoVHost, err)
 		}
 	}
-	if err := rabbitCall(ctx, rabbitAPI, http.MethodPut, path, ""); err != nil {
-		return "", fmt.Errorf("create RabbitMQ vhost %s: %w", demoVHost, err)
-	}
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if err := rabbitCall(ctx, rabbitAPI, http.MethodPut, "/permissions/"+url.PathEscape(demoVHost)+"/"+rabbitUser, perms); err != nil {
-		return "", fmt.Errorf("grant %s on vhost %s: %w", rabbitUser, demoVHost, err)
+	if err := rabbitapi.CreateVHost(ctx, rabbitAPI, demoVHost); err != nil {
+		return "", fmt.Errorf("RabbitMQ: %w", err)
 	}
 	u := url.URL{Scheme: "amqp", User: url.UserPassword(rabbitUser, rabbitUser), Host: rabbitAMQP, Path: "/" + demoVHost}
 	return u.String(), nil
-}
-
-func rabbitCall(ctx context.Context, api, method, path, body string) error {
-	req, err := http.NewRequestWithContext(ctx, method, api+path, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(rabbitUser, rabbitUser)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s %s: %w", method, path, errNotFound)
-	}
-	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	return nil
 }
 
 // amqpHostPort is the broker address of an AMQP URL, for the reachability

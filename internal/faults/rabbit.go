@@ -2,9 +2,7 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 )
 
 // Rabbit is a RabbitMQ node of the fault run's own: its node name, ports,
@@ -104,7 +104,7 @@ func (r *Rabbit) Start(ctx context.Context) error {
 	}
 	r.proc = p
 	return waitFor(ctx, 3*time.Minute, "RabbitMQ on "+r.amqpAddr+" (log "+p.logPath+")", p.exited, func(ctx context.Context) error {
-		if err := r.api(ctx, http.MethodGet, "/overview", "", nil); err != nil {
+		if err := rabbitapi.Call(ctx, r.apiBase, http.MethodGet, "/overview", "", nil); err != nil {
 			return err
 		}
 		conn, err := amqp.DialConfig(r.URL("/"), amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
@@ -133,21 +133,15 @@ func (r *Rabbit) URL(vhost string) string {
 // CreateVhost makes a fresh vhost guest may use and returns its name.
 func (r *Rabbit) CreateVhost(ctx context.Context, prefix string) (string, error) {
 	vhost := uniqueName(prefix)
-	if err := r.api(ctx, http.MethodPut, "/vhosts/"+url.PathEscape(vhost), "", nil); err != nil {
-		return "", fmt.Errorf("faults: create vhost: %w", err)
-	}
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if err := r.api(ctx, http.MethodPut, "/permissions/"+url.PathEscape(vhost)+"/guest", perms, nil); err != nil {
-		return "", fmt.Errorf("faults: grant guest on vhost: %w", err)
+	if err := rabbitapi.CreateVHost(ctx, r.apiBase, vhost); err != nil {
+		return "", fmt.Errorf("faults: %w", err)
 	}
 	return vhost, nil
 }
 
 // DeleteVhost deletes a vhost and all it holds.
 func (r *Rabbit) DeleteVhost(vhost string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return r.api(ctx, http.MethodDelete, "/vhosts/"+url.PathEscape(vhost), "", nil)
+	return rabbitapi.DeleteVHost(context.Background(), r.apiBase, vhost)
 }
 
 // QueueDepth is what a queue holds: ready messages and delivered ones not
@@ -163,30 +157,6 @@ type QueueDepth struct {
 // sampled (each second here), so a caller wanting "drained" polls.
 func (r *Rabbit) Queues(ctx context.Context, vhost string) ([]QueueDepth, error) {
 	var out []QueueDepth
-	err := r.api(ctx, http.MethodGet, "/queues/"+url.PathEscape(vhost), "", &out)
+	err := rabbitapi.Call(ctx, r.apiBase, http.MethodGet, "/queues/"+url.PathEscape(vhost), "", &out)
 	return out, err
-}
-
-func (r *Rabbit) api(ctx context.Context, method, path, body string, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, r.apiBase+path, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth("guest", "guest")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
-	}
-	if out != nil {
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
-	return nil
 }

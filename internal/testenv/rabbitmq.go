@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 )
 
 func rabbitHostPort() string {
@@ -34,41 +35,15 @@ func rabbitAPI() string {
 func RabbitURL(t testing.TB) string {
 	t.Helper()
 	vhost := UniqueName("bbbtest-")
-	path := "/vhosts/" + url.PathEscape(vhost)
-	if err := rabbitAPICall(http.MethodPut, path, ""); err != nil {
-		t.Fatalf("testenv: create RabbitMQ vhost: %v (is RabbitMQ with the management plugin running? .ci/run starts it)", err)
-	}
 	t.Cleanup(func() {
-		if err := rabbitAPICall(http.MethodDelete, path, ""); err != nil {
+		if err := rabbitapi.DeleteVHost(context.Background(), rabbitAPI(), vhost); err != nil {
 			t.Logf("testenv: delete vhost %s: %v", vhost, err)
 		}
 	})
-	perms := `{"configure":".*","write":".*","read":".*"}`
-	if err := rabbitAPICall(http.MethodPut, "/permissions/"+url.PathEscape(vhost)+"/guest", perms); err != nil {
-		t.Fatalf("testenv: grant guest on vhost: %v", err)
+	if err := rabbitapi.CreateVHost(context.Background(), rabbitAPI(), vhost); err != nil {
+		t.Fatalf("testenv: RabbitMQ: %v (is RabbitMQ with the management plugin running? .ci/run starts it)", err)
 	}
 	return fmt.Sprintf("amqp://guest:guest@%s/%s", rabbitHostPort(), url.PathEscape(vhost))
-}
-
-func rabbitAPICall(method, path, body string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, rabbitAPI()+path, strings.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth("guest", "guest")
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, msg)
-	}
-	return nil
 }
 
 // WaitForConsumers waits until queue on the vhost of amqpURL has at least n
