@@ -28,6 +28,10 @@ const (
 	PhaseCancelling = "cancelling" // TC run over, waiting for Buildbot's CANCELLED finish
 	PhaseResolved   = "resolved"
 	PhaseIgnored    = "ignored"
+	// PhaseCancelled ends a task an operator cancelled (the cancel signal,
+	// the Web UI's Request Cancellation, `temporal workflow cancel`), so
+	// the Web UI's list tells it apart from one Buildbot or TC resolved.
+	PhaseCancelled = "cancelled"
 )
 
 // Search attributes, upserted as the task moves, so the Web UI's filter finds

@@ -43,6 +43,15 @@ func (t *task) onBuildRequestCancelled(ctx workflow.Context, ev signals.BuildReq
 // onCancel handles an operator's manual cancel: both sides, then like a TC
 // cancel.
 func (t *task) onCancel(ctx workflow.Context, c signals.Cancel) error {
+	if workflow.GetVersion(ctx, versionOperatorCancelEnds, workflow.DefaultVersion, 1) >= 1 {
+		t.s.CancelledByOperator = true
+		if t.s.Phase == signals.PhaseCancelling {
+			// Buildbot was asked already and TC's run is over: asking
+			// again would only repeat the self-serve call.
+			t.note(ctx, "already cancelling: waiting for Buildbot's CANCELLED finish")
+			return nil
+		}
+	}
 	running, err := t.cancelInBuildbot(ctx)
 	if err != nil {
 		return err

@@ -21,18 +21,28 @@ func TaskWorkflow(ctx workflow.Context, start signals.TaskStart, resume *ResumeS
 	if err := workflow.SetQueryHandler(ctx, signals.QueryState, t.query); err != nil {
 		return err
 	}
+	// A cancel request (the Web UI's Request Cancellation, `temporal
+	// workflow cancel`) cancels ctx, and every timer and activity started
+	// on a cancelled context ends at once. The task's work therefore runs
+	// on a context the request does not reach; the loop watches ctx and
+	// carries the request out as an operator cancel (see cancel_request.go).
+	work, _ := workflow.NewDisconnectedContext(ctx)
+	t.request = ctx
 	if resume == nil {
 		var err error
 		if start.Adopt != nil {
-			err = t.adopt(ctx)
+			err = t.adopt(work)
 		} else {
-			err = t.begin(ctx)
+			err = t.begin(work)
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return t.loop(ctx)
+	if err := t.loop(work); err != nil {
+		return err
+	}
+	return t.closing()
 }
 
 // task is one run of TaskWorkflow: the durable state plus what only this
@@ -50,6 +60,12 @@ type task struct {
 	timer       workflow.Future
 	timerAt     time.Time
 	cancelTimer workflow.CancelFunc
+
+	// request is the workflow's own context: cancelled by a cancel
+	// request, used for nothing but noticing one. requestTaken is set once
+	// the request has become an operator cancel.
+	request      workflow.Context
+	requestTaken bool
 
 	done bool
 }
@@ -84,6 +100,9 @@ func (t *task) note(ctx workflow.Context, format string, args ...any) {
 // end finishes the task's lifecycle; the loop returns after the current
 // handler.
 func (t *task) end(phase string) {
+	if phase == signals.PhaseResolved && t.s.CancelledByOperator {
+		phase = signals.PhaseCancelled
+	}
 	t.s.Phase = phase
 	t.s.Claimed = false
 	t.done = true

@@ -39,6 +39,9 @@ func (t *task) pendingChannel() workflow.ReceiveChannel { return t.inbound[0].ch
 // run is resolved (or the history is handed to a new run).
 func (t *task) loop(ctx workflow.Context) error {
 	for !t.done {
+		if err := t.takeCancelRequest(ctx); err != nil {
+			return err
+		}
 		t.settlePhase()
 		t.publish(ctx)
 		if t.continueAsNewDue(ctx) {
@@ -91,6 +94,10 @@ func (t *task) waitForEvent(ctx workflow.Context) error {
 	sel := workflow.NewSelector(ctx)
 	for _, in := range t.inbound {
 		sel.AddReceive(in.ch, func(workflow.ReceiveChannel, bool) { t.receive(in) })
+	}
+	if !t.requestTaken {
+		// Wakes the loop, which takes the request at its top.
+		sel.AddReceive(t.request.Done(), func(workflow.ReceiveChannel, bool) {})
 	}
 	fired := false
 	if t.timer != nil {

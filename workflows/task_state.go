@@ -43,6 +43,9 @@ type ResumeState struct {
 	// Stalled: the build ended with a result that maps to no TC action
 	// (SKIPPED, unknown); the claim is kept until TC ends the run.
 	Stalled bool `json:"stalled,omitempty"`
+	// CancelledByOperator: an operator cancelled the task (signal or cancel
+	// request); its lifecycle ends in PhaseCancelled.
+	CancelledByOperator bool `json:"cancelledByOperator,omitempty"`
 
 	// RowCompleteSince is when the safety net found the BuildRequest row
 	// complete with RowResults while no finished event had arrived.
