@@ -184,55 +184,84 @@ func TestOtherExceptionReasonsIgnored(t *testing.T) {
 	}
 }
 
-// Scenario 17, before the build starts: an operator's manual cancel signal
-// cancels the BuildRequest in Buildbot and the task in TC.
+// operatorCancels are the ways an operator cancels a task by hand: the
+// cancel signal, and a cancel request (the Web UI's Request Cancellation
+// button, `temporal workflow cancel`), which must do exactly the same and
+// close the workflow as Canceled.
+var operatorCancels = []struct {
+	name   string
+	cancel func(e *env, taskID string)
+	closed func(e *env, taskID string)
+}{
+	{"signal", func(e *env, taskID string) { lcSignalCancel(e, taskID, "bad push, backed out") },
+		func(e *env, taskID string) { e.waitWorkflowClosed(taskID, 20*time.Second) }},
+	{"cancel-request", lcRequestCancellation, lcWaitWorkflowCanceled},
+}
+
+// Scenario 17, before the build starts: an operator's cancel cancels the
+// BuildRequest in Buildbot and the task in TC, once each.
 func TestOperatorCancelBeforeBuildStarts(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{Builders: []string{lcOtherBuilder}})
-	taskID := lcCreateTask(e, 0)
-	brid := lcWaitBuildRequest(e, taskID)
+	for _, oc := range operatorCancels {
+		t.Run(oc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{Builders: []string{lcOtherBuilder}})
+			taskID := lcCreateTask(e, 0)
+			brid := lcWaitBuildRequest(e, taskID)
 
-	lcSignalCancel(e, taskID, "bad push, backed out")
-	lcWaitBridgeCancel(e, lcSelfServePath(e, "request", brid))
-	lcWaitRow(e, brid, "cancelled before it started", lcRequestRow.cancelledBeforeStart)
-	e.waitRunState(taskID, 0, "exception", "canceled", 15*time.Second)
-	e.waitWorkflowClosed(taskID, 20*time.Second)
+			oc.cancel(e, taskID)
+			lcWaitBridgeCancel(e, lcSelfServePath(e, "request", brid))
+			lcWaitRow(e, brid, "cancelled before it started", lcRequestRow.cancelledBeforeStart)
+			e.waitRunState(taskID, 0, "exception", "canceled", 15*time.Second)
+			oc.closed(e, taskID)
 
-	if n := len(e.calls(taskID, "cancelTask")); n != 1 {
-		t.Errorf("cancelTask called %d times, want the bridge's one", n)
-	}
-	lcNoCalls(e, taskID, "claimTask", "reportCompleted", "reportFailed", "reportException")
-	if b := lcBuildsOf(e, brid); len(b) != 0 {
-		t.Errorf("builds of the cancelled request: %+v", b)
-	}
-	if calls := lcBridgeSelfServeCalls(e); len(calls) != 1 {
-		t.Errorf("bridge self-serve calls: %+v, want the one request cancel", calls)
+			if n := len(e.calls(taskID, "cancelTask")); n != 1 {
+				t.Errorf("cancelTask called %d times, want the bridge's one", n)
+			}
+			lcNoCalls(e, taskID, "claimTask", "reportCompleted", "reportFailed", "reportException")
+			if b := lcBuildsOf(e, brid); len(b) != 0 {
+				t.Errorf("builds of the cancelled request: %+v", b)
+			}
+			if calls := lcBridgeSelfServeCalls(e); len(calls) != 1 {
+				t.Errorf("bridge self-serve calls: %+v, want the one request cancel", calls)
+			}
+			lcRequireCancelledState(e, taskID)
+		})
 	}
 }
 
-// Scenario 17, while the build runs: the manual cancel stops the build in
-// Buildbot and cancels the task in TC once; the CANCELLED finish that
+// Scenario 17, while the build runs: the operator's cancel stops the build
+// in Buildbot and cancels the task in TC once; the CANCELLED finish that
 // follows only attaches the artifacts.
 func TestOperatorCancelWhileRunning(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{Script: lcForever})
-	taskID := lcCreateTask(e, 0)
-	brid, build := lcWaitRunning(e, taskID)
+	for _, oc := range operatorCancels {
+		t.Run(oc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{Script: lcForever})
+			taskID := lcCreateTask(e, 0)
+			brid, build := lcWaitRunning(e, taskID)
 
-	lcSignalCancel(e, taskID, "bad push, backed out")
-	lcWaitBridgeCancel(e, lcSelfServePath(e, "build", build.ID))
-	lcWaitBuild(e, brid, "CANCELLED", func(r bbsim.BuildRecord) bool { return r.ID == build.ID && r.Result == bbsim.CANCELLED })
-	e.waitRunState(taskID, 0, "exception", "canceled", 15*time.Second)
-	e.waitWorkflowClosed(taskID, 20*time.Second)
+			oc.cancel(e, taskID)
+			lcWaitBridgeCancel(e, lcSelfServePath(e, "build", build.ID))
+			lcWaitBuild(e, brid, "CANCELLED", func(r bbsim.BuildRecord) bool { return r.ID == build.ID && r.Result == bbsim.CANCELLED })
+			e.waitRunState(taskID, 0, "exception", "canceled", 15*time.Second)
+			oc.closed(e, taskID)
 
-	if n := len(e.calls(taskID, "cancelTask")); n != 1 {
-		t.Errorf("cancelTask called %d times, want the bridge's one (calls: %v)", n, lcCallsBy(e, taskID))
-	}
-	lcNoCalls(e, taskID, "reportCompleted", "reportFailed", "reportException")
-	if arts := lcArtifactNames(e, taskID, 0); !slices.Contains(arts, "public/properties.json") {
-		t.Errorf("run 0 artifacts: %v, want public/properties.json from the CANCELLED build", arts)
-	}
-	if calls := lcBridgeSelfServeCalls(e); len(calls) != 1 {
-		t.Errorf("bridge self-serve calls: %+v, want the one build cancel", calls)
+			if n := len(e.calls(taskID, "cancelTask")); n != 1 {
+				t.Errorf("cancelTask called %d times, want the bridge's one (calls: %v)", n, lcCallsBy(e, taskID))
+			}
+			lcNoCalls(e, taskID, "reportCompleted", "reportFailed", "reportException")
+			if arts := lcArtifactNames(e, taskID, 0); !slices.Contains(arts, "public/properties.json") {
+				t.Errorf("run 0 artifacts: %v, want public/properties.json from the CANCELLED build", arts)
+			}
+			if calls := lcBridgeSelfServeCalls(e); len(calls) != 1 {
+				t.Errorf("bridge self-serve calls: %+v, want the one build cancel", calls)
+			}
+			if runs := e.status(taskID).Runs; len(runs) != 1 {
+				t.Errorf("TC runs %+v, want the one canceled run", runs)
+			}
+			lcRequireCancelledState(e, taskID)
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
@@ -321,6 +324,52 @@ func lcSignalCancel(e *env, taskID, reason string) {
 	defer cancel()
 	if err := e.temporal.SignalWorkflow(ctx, "task-"+taskID, "", "cancel", signals.Cancel{Reason: reason}); err != nil {
 		e.t.Fatalf("signal cancel to task-%s: %v", taskID, err)
+	}
+}
+
+// lcRequestCancellation asks Temporal to cancel the task's workflow, as
+// the Web UI's Request Cancellation button and `temporal workflow cancel`
+// do.
+func lcRequestCancellation(e *env, taskID string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	if err := e.temporal.CancelWorkflow(ctx, signals.TaskWorkflowID(taskID), ""); err != nil {
+		e.t.Fatalf("request cancellation of task-%s: %v", taskID, err)
+	}
+}
+
+// lcWaitWorkflowCanceled waits until the task's workflow closed as
+// Canceled, which is how it answers a cancel request it carried out.
+func lcWaitWorkflowCanceled(e *env, taskID string) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+	defer cancel()
+	err := e.temporal.GetWorkflow(ctx, signals.TaskWorkflowID(taskID), "").Get(ctx, nil)
+	var canceled *temporal.CanceledError
+	if !errors.As(err, &canceled) {
+		e.t.Fatalf("workflow task-%s closed with %v, want Canceled", taskID, err)
+	}
+}
+
+// lcRequireCancelledState checks what an operator sees of a task cancelled
+// by hand: the state query's phase and the TaskState search attribute say
+// cancelled.
+func lcRequireCancelledState(e *env, taskID string) {
+	e.t.Helper()
+	if st := lcState(e, taskID); st.Phase != signals.PhaseCancelled {
+		e.t.Errorf("state query phase %q, want %q (last events %q)", st.Phase, signals.PhaseCancelled, st.LastEvents)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	desc, err := e.temporal.DescribeWorkflowExecution(ctx, signals.TaskWorkflowID(taskID), "")
+	if err != nil {
+		e.t.Fatalf("describe task-%s: %v", taskID, err)
+	}
+	got := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[signals.AttrTaskState.GetName()]
+	var state string
+	if err := converter.GetDefaultDataConverter().FromPayload(got, &state); err != nil || state != signals.PhaseCancelled {
+		e.t.Errorf("TaskState search attribute %q (%v), want %q", state, err, signals.PhaseCancelled)
 	}
 }
 
