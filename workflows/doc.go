@@ -42,12 +42,15 @@
 //	any         task-pending (newer run)      BuildRequest incomplete → carry on for the new run (ClaimRun
 //	                                          at once if its build runs); complete → as validating
 //	any         buildrequest-cancelled        CancelTask, end
-//	any         cancel (operator)             cancel in Buildbot (request or builds) and CancelTask; a
-//	                                          running build → cancelling, otherwise end
+//	any         cancel (operator signal, or   cancel in Buildbot (request or builds) and CancelTask; a
+//	            a cancel request)             running build → cancelling, otherwise end (as cancelled);
+//	                                          a cancel request waits behind events already received and
+//	                                          closes the workflow as Canceled
 //	cancelling  build-finished / grace        CreateArtifacts (no resolution call), end; or end after
 //	                                          FinishedGrace
 //	resolved,   —                             the workflow has completed
-//	ignored
+//	ignored,
+//	cancelled
 //
 // Repeated events are dropped by their content-derived ids. History stays
 // bounded: the workflow continues as new when the SDK suggests it or when
