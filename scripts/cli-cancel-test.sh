@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The manual-cancel check of README "Operating it", with the real temporal
 # CLI: starts the demo in-process (fresh data folder, its own RabbitMQ
-# vhost), creates a long task, cancels it with
+# vhost), creates two long tasks, cancels one with
 #   temporal workflow signal --workflow-id task-<taskId> --name cancel --input '{"reason":"cli test"}' --address ...
-# and checks Taskcluster (run exception/canceled) and Buildbot (BuildRequest
+# and the other with `temporal workflow cancel --workflow-id task-<taskId>`, and checks Taskcluster (run exception/canceled) and Buildbot (BuildRequest
 # CANCELLED), then finds the workflow with `temporal workflow list --query`.
 # Not part of `make test`: the CLI's first build takes about 10 minutes
 # (cached in $(go env GOPATH)/bin afterwards).

@@ -24,10 +24,9 @@ import (
 	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
-// TestCLICancel starts the demo, creates a task whose build runs until it
-// is stopped, cancels it with the README's exact `temporal workflow
-// signal` command, and checks both sides: the Taskcluster run ends
-// exception/canceled and the BuildRequest completes CANCELLED (6). Then
+// TestCLICancel starts the demo and cancels two running tasks with the
+// README's exact commands, `temporal workflow signal --name cancel` and
+// `temporal workflow cancel`, checking both sides each time. Then
 // `temporal workflow list --query 'TaskId="..."'` must find the workflow.
 func TestCLICancel(t *testing.T) {
 	temporalCLI := findTemporalCLI(t)
@@ -56,34 +55,16 @@ func TestCLICancel(t *testing.T) {
 	waitFor(t, ctx, done, out, "the demo to be up", func() bool { return strings.Contains(out.String(), "everything is up") })
 	st := readState(t, dir)
 
-	created := &syncBuffer{}
-	co := o
-	co.Out = created
-	if err := createTaskCommand(ctx, co, builderLong); err != nil {
-		t.Fatalf("-create-task: %v", err)
+	// README "Operating it", word for word, with the demo's address: the
+	// cancel signal, and the cancel request (what the Web UI's Request
+	// Cancellation button sends), which must do the same.
+	var taskID string
+	for _, how := range [][]string{
+		{"workflow", "signal", "--name", "cancel", "--input", `{"reason":"cli test"}`},
+		{"workflow", "cancel"},
+	} {
+		taskID = cliCancelOne(t, ctx, o, st, dir, temporalCLI, how)
 	}
-	m := regexp.MustCompile(`created task (\S+) for builder `).FindStringSubmatch(created.String())
-	if m == nil {
-		t.Fatalf("-create-task printed:\n%s", created)
-	}
-	taskID := m[1]
-	q := queueClient(ctx, st.QueueRootURL, st.Scheduler)
-	waitRuns(t, ctx, q, taskID, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "running/" })
-
-	// README "Operating it", word for word, with the demo's address.
-	began := time.Now()
-	signal := exec.CommandContext(ctx, temporalCLI, "workflow", "signal",
-		"--workflow-id", "task-"+taskID, "--name", "cancel", "--input", `{"reason":"cli test"}`,
-		"--address", st.TemporalAddress)
-	if b, err := signal.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(signal.Args, " "), err, b)
-	}
-
-	waitRuns(t, ctx, q, taskID, func(runs []string) bool { return len(runs) == 1 && runs[0] == "exception/canceled" })
-	if got := waitRequestResults(t, ctx, dir, taskID); got != 6 {
-		t.Errorf("BuildRequest of the cancelled task: results %d, want 6 (CANCELLED)", got)
-	}
-	t.Logf("cancelled on both sides %s after the CLI signal", time.Since(began).Round(time.Millisecond))
 
 	list := []string{"workflow", "list", "--query", `TaskId="` + taskID + `"`, "--address", st.TemporalAddress}
 	var listed string
@@ -100,6 +81,40 @@ func TestCLICancel(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("temporal %s:\n%s", strings.Join(list, " "), listed)
+}
+
+// cliCancelOne creates a task whose build runs until stopped, cancels it
+// with `temporal <how> --workflow-id task-<id>`, and checks both sides:
+// the Taskcluster run ends exception/canceled and the BuildRequest
+// completes CANCELLED (6). It returns the task's id.
+func cliCancelOne(t *testing.T, ctx context.Context, o options, st *demoState, dir, temporalCLI string, how []string) string {
+	t.Helper()
+	created := &syncBuffer{}
+	co := o
+	co.Out = created
+	if err := createTaskCommand(ctx, co, builderLong); err != nil {
+		t.Fatalf("-create-task: %v", err)
+	}
+	m := regexp.MustCompile(`created task (\S+) for builder `).FindStringSubmatch(created.String())
+	if m == nil {
+		t.Fatalf("-create-task printed:\n%s", created)
+	}
+	taskID := m[1]
+	q := queueClient(ctx, st.QueueRootURL, st.Scheduler)
+	waitRuns(t, ctx, q, taskID, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "running/" })
+
+	began := time.Now()
+	args := append(append([]string{}, how...), "--workflow-id", "task-"+taskID, "--address", st.TemporalAddress)
+	cmd := exec.CommandContext(ctx, temporalCLI, args...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, b)
+	}
+	waitRuns(t, ctx, q, taskID, func(runs []string) bool { return len(runs) == 1 && runs[0] == "exception/canceled" })
+	if got := waitRequestResults(t, ctx, dir, taskID); got != 6 {
+		t.Errorf("%s: BuildRequest of the cancelled task: results %d, want 6 (CANCELLED)", strings.Join(how, " "), got)
+	}
+	t.Logf("cancelled on both sides %s after temporal %s", time.Since(began).Round(time.Millisecond), strings.Join(how, " "))
+	return taskID
 }
 
 // findTemporalCLI finds the temporal CLI on PATH or where `go install`
