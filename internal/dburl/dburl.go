@@ -125,7 +125,9 @@ func split(raw string) (parts, bool) {
 
 // redact returns the URL as written, with the password replaced.
 func (p parts) redact() string {
-	if !p.hasPassword {
+	// With no user name there is no password to hide (Parse refuses one),
+	// and "mysql://:xxxxx@host/db" would not parse back.
+	if !p.hasPassword || (p.password == "" && p.username == "") {
 		return p.raw
 	}
 	return p.raw[:p.passwordStart] + redactedPassword + p.raw[p.passEnd:]

@@ -27,6 +27,7 @@ func FuzzParse(f *testing.F) {
 		"sqlite://",
 		"postgresql://u:p@h/db",
 		"mysql://u:p@x:p2@h/db",
+		"mariadb://:@0/0", // empty user and password: its redacted form once failed to parse
 		"",
 	} {
 		f.Add(s)
