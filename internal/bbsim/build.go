@@ -83,9 +83,15 @@ func (b *build) run(ctx context.Context) {
 	var ids []int64
 	start := time.Now()
 	if err == nil {
-		err = retryDB(ctx, 5, func(c context.Context) error {
+		// Until the DB answers: giving the requests back after a try of
+		// unknown outcome could leave a builds row that never finishes
+		// beside the rebuild. insertBuilds makes the retries safe.
+		err = retryDB(ctx, 0, func(c context.Context) error {
 			var e error
-			ids, e = insertBuilds(c, s.opts.DB, number, brids, start.Unix())
+			ids, e = insertBuilds(c, s.opts.DB, s.opts.Driver, number, brids, start.Unix())
+			if e != nil && ctx.Err() == nil {
+				s.log.Warn("bbsim: cannot write builds rows; retrying", "master", b.m.id.name, "brids", brids, "err", e)
+			}
 			return e
 		})
 	}
@@ -95,7 +101,7 @@ func (b *build) run(ctx context.Context) {
 		}
 		s.log.Error("bbsim: cannot start build; giving its requests back", "master", b.m.id.name, "brids", brids, "err", err)
 		// Until the DB answers again: a request left claimed by a live
-		// master that does not build it would never be built.
+		// master that does not build it waits out the claim timeout.
 		if uerr := retryDB(ctx, 0, func(c context.Context) error {
 			return unclaimRequests(c, s.opts.DB, brids, b.m.id)
 		}); uerr != nil {
@@ -121,7 +127,7 @@ func (b *build) run(ctx context.Context) {
 	}
 	end := time.Now()
 	err = retryDB(ctx, 0, func(c context.Context) error {
-		return finishBuildRows(c, s.opts.DB, ids, brids, result, end.Unix())
+		return finishBuildRows(c, s.opts.DB, s.opts.Driver, ids, brids, result, end.Unix())
 	})
 	if err != nil {
 		return // only when ctx ended

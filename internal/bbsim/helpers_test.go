@@ -22,6 +22,7 @@ import (
 // bbb_tasks) and RabbitMQ vhost with exchange/build declared.
 type fixture struct {
 	db        *schedulerdb.DB
+	dbURL     string
 	pub       *pulse.Publisher
 	rabbitURL string
 }
@@ -47,7 +48,7 @@ func newFixture(t *testing.T, driver string) *fixture {
 	if err := db.EnsureBridgeTable(ctx); err != nil {
 		t.Fatal(err)
 	}
-	fx := &fixture{db: db, rabbitURL: testenv.RabbitURL(t)}
+	fx := &fixture{db: db, dbURL: url, rabbitURL: testenv.RabbitURL(t)}
 	fx.pub, err = pulse.DialPublisher(ctx, fx.rabbitURL)
 	if err != nil {
 		t.Fatal(err)
@@ -86,10 +87,13 @@ func (w *testLogWriter) Write(p []byte) (int, error) {
 }
 
 // startSim starts a Sim on the fixture with test timings; opts may set
-// anything else. It is closed when the test ends.
+// anything else, DB included (another way to the fixture's database). It is
+// closed when the test ends.
 func (fx *fixture) startSim(t *testing.T, opts Options) *Sim {
 	t.Helper()
-	opts.DB = fx.db.SQL()
+	if opts.DB == nil {
+		opts.DB = fx.db.SQL()
+	}
 	opts.Driver = fx.db.Driver()
 	opts.Publisher = fx.pub
 	if opts.PollInterval == 0 {

@@ -59,7 +59,7 @@ func (m *master) runningCount() int {
 // Buildbot's order and start a build for each one this master wins.
 func (m *master) poll(ctx context.Context) {
 	qctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	pending, err := selectUnclaimed(qctx, m.sim.opts.DB, time.Now().Unix(), m.id)
+	pending, err := selectUnclaimed(qctx, m.sim.opts.DB, time.Now().Unix(), m.sim.claimTimeout(), m.id)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil {
@@ -73,7 +73,7 @@ func (m *master) poll(ctx context.Context) {
 			return
 		}
 		lead := pending[i].info
-		if taken[lead.ID] || !m.sim.serves(lead.BuilderName) {
+		if taken[lead.ID] || !m.sim.serves(lead.BuilderName) || m.building(lead.ID) {
 			continue
 		}
 		if limit := m.sim.opts.MaxBuildsPerMaster; limit > 0 && m.runningCount() >= limit {
@@ -111,7 +111,7 @@ func (m *master) claimBuild(ctx context.Context, pending []pendingRequest, i int
 		return reqs, props, att, true
 	}
 	for _, p := range pending[i+1:] {
-		if taken[p.info.ID] || p.info.BuilderName != lead.BuilderName || p.info.Branch != lead.Branch {
+		if taken[p.info.ID] || p.info.BuilderName != lead.BuilderName || p.info.Branch != lead.Branch || m.building(p.info.ID) {
 			continue
 		}
 		info, pp, ok := m.prepare(ctx, p.info)
@@ -153,17 +153,50 @@ func (m *master) prepare(ctx context.Context, info BuildRequestInfo) (BuildReque
 	return info, props, true
 }
 
+// claim claims a request and tells whether this master now owns it. After
+// an error the claim may have landed all the same (the reply was lost with
+// the connection): the master reads the request back, until the DB answers,
+// rather than leave a request claimed by itself and never built.
 func (m *master) claim(ctx context.Context, brid int64) bool {
 	qctx, cancel := context.WithTimeout(ctx, dbTimeout)
-	defer cancel()
-	ok, err := claimRequest(qctx, m.sim.opts.DB, brid, time.Now().Unix(), m.id)
-	if err != nil {
-		if ctx.Err() == nil {
-			m.sim.log.Warn("bbsim: claim failed", "master", m.id.name, "brid", brid, "err", err)
-		}
+	ok, err := claimRequest(qctx, m.sim.opts.DB, brid, time.Now().Unix(), m.sim.claimTimeout(), m.id)
+	cancel()
+	if err == nil {
+		return ok
+	}
+	if ctx.Err() != nil {
 		return false
 	}
+	m.sim.log.Warn("bbsim: claim failed; reading the request back", "master", m.id.name, "brid", brid, "err", err)
+	err = retryDB(ctx, 0, func(c context.Context) error {
+		var e error
+		ok, e = ownsRequest(c, m.sim.opts.DB, m.sim.opts.Driver, brid, m.id)
+		return e
+	})
+	if err != nil {
+		return false // only when ctx ended
+	}
+	if ok {
+		m.sim.log.Info("bbsim: the failed claim had landed", "master", m.id.name, "brid", brid)
+	}
 	return ok
+}
+
+// building tells whether one of this master's running builds serves brid.
+// Its claim may have gone stale (refreshes failed for longer than the
+// claim timeout) and come back in the poll, but a master does not start a
+// second build of a request it is building.
+func (m *master) building(brid int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for b := range m.running {
+		for _, r := range b.reqs {
+			if r.ID == brid {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (m *master) newBuild(reqs []BuildRequestInfo, props [][]property, att Attempt) *build {

@@ -21,6 +21,7 @@ const Forever time.Duration = -1
 const (
 	DefaultPollInterval         = time.Second
 	DefaultClaimRefreshInterval = 10 * time.Minute
+	DefaultClaimTimeout         = time.Hour
 	DefaultAgentDelay           = 200 * time.Millisecond
 	DefaultSelfServeAddr        = "127.0.0.1:0"
 	DefaultBuildDuration        = 200 * time.Millisecond
@@ -60,8 +61,14 @@ type Options struct {
 	// masters); default 1 s.
 	PollInterval time.Duration
 	// ClaimRefreshInterval is how often a running build's claimed_at is
-	// refreshed; default 10 minutes as in Buildbot.
+	// refreshed; default 10 minutes as in Buildbot. It must be shorter
+	// than ClaimTimeout.
 	ClaimRefreshInterval time.Duration
+	// ClaimTimeout is how old a claim must be before any master takes the
+	// request over (Buildbot 0.8's stale-claim rule): default an hour, the
+	// value 0.8 hard-codes. A shorter one lets a test or a fault run see a
+	// lost request come back; whole seconds, as claimed_at has.
+	ClaimTimeout time.Duration
 
 	// Script decides what each build of a request does. Nil means every
 	// build succeeds after DefaultBuildDuration.
@@ -99,6 +106,17 @@ func (o *Options) applyDefaults() error {
 	}
 	if o.ClaimRefreshInterval <= 0 {
 		o.ClaimRefreshInterval = DefaultClaimRefreshInterval
+	}
+	if o.ClaimTimeout <= 0 {
+		o.ClaimTimeout = DefaultClaimTimeout
+	}
+	if o.ClaimTimeout < time.Second {
+		return errors.New("bbsim: Options.ClaimTimeout must be at least a second")
+	}
+	if o.ClaimRefreshInterval >= o.ClaimTimeout {
+		// Running builds would be taken over between two refreshes.
+		return fmt.Errorf("bbsim: Options.ClaimRefreshInterval (%s) must be shorter than ClaimTimeout (%s)",
+			o.ClaimRefreshInterval, o.ClaimTimeout)
 	}
 	if o.AgentDelay == 0 {
 		o.AgentDelay = DefaultAgentDelay

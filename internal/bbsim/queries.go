@@ -14,9 +14,22 @@ import (
 // scheduler DB. It uses only "?" placeholders and portable SQL, so it runs
 // unchanged on MySQL and SQLite.
 
-// claimTimeout is how old (seconds) another master's claim must be before a
-// master takes the request over: Buildbot 0.8's hard-coded hour.
-const claimTimeout = 3600
+// Writes whose reply is lost (the server or the connection fails after the
+// commit) have an unknown outcome. Each write below is either idempotent
+// when retried or read back before the master acts on it: a master that
+// takes a landed write for a failed one leaves a request claimed by a live
+// master that never builds it, or builds it twice.
+
+// forUpdate is the locking-read suffix for the driver. On MySQL a locking
+// read waits for a write of an earlier try that may still be in flight on
+// the server (the client gave up on it, the server did not) and then reads
+// its outcome; SQLite runs in this process and has no such write.
+func forUpdate(driver string) string {
+	if driver == "mysql" {
+		return " FOR UPDATE"
+	}
+	return ""
+}
 
 // pendingRequest is one row of the unclaimed-requests query.
 type pendingRequest struct {
@@ -26,8 +39,9 @@ type pendingRequest struct {
 }
 
 // selectUnclaimed is the 0.8 master's poll: requests not complete, and
-// either unclaimed (claimed_at is 0 for new requests), claimed over an hour
-// ago, or claimed by an earlier incarnation of this very master.
+// either unclaimed (claimed_at is 0 for new requests), claimed longer ago
+// than the claim timeout, or claimed by an earlier incarnation of this very
+// master.
 const selectUnclaimedSQL = `
 SELECT br.id, br.buildsetid, br.buildername, br.priority, br.submitted_at,
        bs.submitted_at, bs.reason, bs.external_idstring,
@@ -40,8 +54,8 @@ WHERE br.complete = 0
        OR (br.claimed_by_name = ? AND br.claimed_by_incarnation != ?))
 ORDER BY br.priority DESC, bs.submitted_at ASC, br.id ASC`
 
-func selectUnclaimed(ctx context.Context, db *sql.DB, now int64, id masterID) ([]pendingRequest, error) {
-	rows, err := db.QueryContext(ctx, selectUnclaimedSQL, now-claimTimeout, id.name, id.incarnation)
+func selectUnclaimed(ctx context.Context, db *sql.DB, now, timeout int64, id masterID) ([]pendingRequest, error) {
+	rows, err := db.QueryContext(ctx, selectUnclaimedSQL, now-timeout, id.name, id.incarnation)
 	if err != nil {
 		return nil, fmt.Errorf("poll unclaimed buildrequests: %w", err)
 	}
@@ -120,16 +134,20 @@ func countBuilds(ctx context.Context, db *sql.DB, brid int64) (int, error) {
 	return n, nil
 }
 
-// claimRequest claims one request if it is still claimable by this master;
-// the WHERE repeats the poll's condition, so of several masters racing for
-// a request exactly one sees a row affected.
-func claimRequest(ctx context.Context, db *sql.DB, brid, now int64, id masterID) (bool, error) {
-	res, err := db.ExecContext(ctx, `
+// claimRequestSQL claims one request if it is still claimable by this
+// master: the WHERE repeats the poll's condition, so of several masters
+// racing for a request exactly one sees a row affected.
+const claimRequestSQL = `
 UPDATE buildrequests
 SET claimed_at = ?, claimed_by_name = ?, claimed_by_incarnation = ?
 WHERE id = ? AND complete = 0
-  AND (claimed_at < ? OR (claimed_by_name = ? AND claimed_by_incarnation != ?))`,
-		now, id.name, id.incarnation, brid, now-claimTimeout, id.name, id.incarnation)
+  AND (claimed_at < ? OR (claimed_by_name = ? AND claimed_by_incarnation != ?))`
+
+// claimRequest runs claimRequestSQL. An error leaves the outcome unknown:
+// see ownsRequest.
+func claimRequest(ctx context.Context, db *sql.DB, brid, now, timeout int64, id masterID) (bool, error) {
+	res, err := db.ExecContext(ctx, claimRequestSQL,
+		now, id.name, id.incarnation, brid, now-timeout, id.name, id.incarnation)
 	if err != nil {
 		return false, fmt.Errorf("claim buildrequest %d: %w", brid, err)
 	}
@@ -140,8 +158,38 @@ WHERE id = ? AND complete = 0
 	return n == 1, nil
 }
 
+// ownsRequest reads a request back after a claim of unknown outcome: the
+// master owns it when the claim is its own (name and incarnation) and the
+// request is incomplete. A master only claims what it does not own yet and
+// is not building, so owning it here means the lost claim landed.
+func ownsRequest(ctx context.Context, db *sql.DB, driver string, brid int64, id masterID) (bool, error) {
+	var owned bool
+	err := inTx(ctx, db, func(tx *sql.Tx) error {
+		var (
+			complete  int
+			name, inc sql.NullString
+		)
+		err := tx.QueryRowContext(ctx, `SELECT complete, claimed_by_name, claimed_by_incarnation
+FROM buildrequests WHERE id = ?`+forUpdate(driver), brid).Scan(&complete, &name, &inc)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		owned = complete == 0 && name.String == id.name && inc.String == id.incarnation
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("read back the claim of buildrequest %d: %w", brid, err)
+	}
+	return owned, nil
+}
+
 // unclaimRequests gives claimed requests back (a build that could not
-// start), leaving them to the next poll of any master.
+// start), leaving them to the next poll of any master. Only this master's
+// own claims are touched, so a retry after a lost reply is harmless even
+// when another master has claimed the requests since.
 func unclaimRequests(ctx context.Context, db *sql.DB, brids []int64, id masterID) error {
 	q := `UPDATE buildrequests SET claimed_at = 0, claimed_by_name = NULL, claimed_by_incarnation = NULL
 WHERE complete = 0 AND claimed_by_name = ? AND claimed_by_incarnation = ? AND id IN (` + placeholders(len(brids)) + `)`
@@ -170,19 +218,33 @@ WHERE br.buildername = ? AND br.claimed_by_name = ?`, builder, masterName).Scan(
 }
 
 // insertBuilds writes one builds row per request of a build, all with the
-// same number, and returns their ids in brids' order.
-func insertBuilds(ctx context.Context, db *sql.DB, number int, brids []int64, start int64) ([]int64, error) {
+// same number, and returns their ids in brids' order. A retry after a try
+// whose commit landed finds that try's rows (same brid, number and
+// start_time) and returns them instead of adding a second build.
+func insertBuilds(ctx context.Context, db *sql.DB, driver string, number int, brids []int64, start int64) ([]int64, error) {
 	var ids []int64
 	err := inTx(ctx, db, func(tx *sql.Tx) error {
 		ids = ids[:0]
+		if err := lockRequests(ctx, tx, driver, brids); err != nil {
+			return err
+		}
 		for _, brid := range brids {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM builds
+WHERE brid = ? AND number = ? AND start_time = ? ORDER BY id LIMIT 1`, brid, number, start).Scan(&id)
+			if err == nil {
+				ids = append(ids, id)
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 			res, err := tx.ExecContext(ctx,
 				`INSERT INTO builds (number, brid, start_time) VALUES (?, ?, ?)`, number, brid, start)
 			if err != nil {
 				return err
 			}
-			id, err := res.LastInsertId()
-			if err != nil {
+			if id, err = res.LastInsertId(); err != nil {
 				return err
 			}
 			ids = append(ids, id)
@@ -195,8 +257,23 @@ func insertBuilds(ctx context.Context, db *sql.DB, number int, brids []int64, st
 	return ids, nil
 }
 
+// lockRequests takes the buildrequests rows first in a transaction that
+// must see what an earlier, possibly still running, try of itself wrote
+// (MySQL: record locks by primary key, so builds of other requests never
+// wait). On MySQL's REPEATABLE READ the transaction's snapshot is taken by
+// its first plain read, after the locks are held.
+func lockRequests(ctx context.Context, tx *sql.Tx, driver string, brids []int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM buildrequests WHERE id IN (`+placeholders(len(brids))+`)`+
+		forUpdate(driver), int64Args(brids)...)
+	if err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
 // refreshClaims is the running master's periodic re-claim, which keeps other
-// masters from taking the requests over after claimTimeout.
+// masters from taking the requests over after the claim timeout. A lost
+// reply needs nothing: the next refresh writes the same again.
 func refreshClaims(ctx context.Context, db *sql.DB, brids []int64, now int64, id masterID) error {
 	q := `UPDATE buildrequests SET claimed_at = ?
 WHERE complete = 0 AND claimed_by_name = ? AND claimed_by_incarnation = ? AND id IN (` + placeholders(len(brids)) + `)`
@@ -210,9 +287,24 @@ WHERE complete = 0 AND claimed_by_name = ? AND claimed_by_incarnation = ? AND id
 // finishBuildRows records the end of a build: builds.finish_time, then
 // either the requests' completion (and their buildsets', once all of a
 // buildset's requests are complete) or, for RETRY, their resubmission.
-func finishBuildRows(ctx context.Context, db *sql.DB, buildIDs, brids []int64, result int, now int64) error {
+//
+// A try whose commit landed has set finish_time, and a retry then does
+// nothing: redoing a RETRY's un-claim (by id, as 0.8 does it) would wipe
+// the claim of a master that has picked the request up since.
+func finishBuildRows(ctx context.Context, db *sql.DB, driver string, buildIDs, brids []int64, result int, now int64) error {
 	err := inTx(ctx, db, func(tx *sql.Tx) error {
-		q := `UPDATE builds SET finish_time = ? WHERE id IN (` + placeholders(len(buildIDs)) + `)`
+		if err := lockRequests(ctx, tx, driver, brids); err != nil {
+			return err
+		}
+		var open int
+		q := `SELECT COUNT(*) FROM builds WHERE finish_time IS NULL AND id IN (` + placeholders(len(buildIDs)) + `)`
+		if err := tx.QueryRowContext(ctx, q, int64Args(buildIDs)...).Scan(&open); err != nil {
+			return err
+		}
+		if open == 0 {
+			return nil
+		}
+		q = `UPDATE builds SET finish_time = ? WHERE id IN (` + placeholders(len(buildIDs)) + `)`
 		if _, err := tx.ExecContext(ctx, q, append([]any{now}, int64Args(buildIDs)...)...); err != nil {
 			return err
 		}
@@ -302,6 +394,10 @@ func completeBuildsets(ctx context.Context, tx *sql.Tx, brids []int64, now int64
 // cancelPendingRequest is selfserve-agent's cancel of a request: only a
 // request nobody has claimed is cancelled, marked complete with FAILURE and
 // claimed_at left 0, which is how a cancelled-before-start request looks.
+//
+// The agent retries a failed try, and a try whose commit landed leaves
+// nothing for the retry's UPDATE to match; so when nothing matches, the
+// request is read back, and one that looks cancelled counts as cancelled.
 func cancelPendingRequest(ctx context.Context, db *sql.DB, brid, now int64) (bool, error) {
 	var done bool
 	err := inTx(ctx, db, func(tx *sql.Tx) error {
@@ -315,11 +411,27 @@ WHERE id = ? AND complete = 0 AND claimed_at = 0`, FAILURE, now, brid)
 		if err != nil {
 			return err
 		}
-		done = n == 1
-		if !done {
+		if n == 1 {
+			done = true
+			return completeBuildsets(ctx, tx, []int64{brid}, now)
+		}
+		var (
+			complete  int
+			results   sql.NullInt64
+			claimedAt int64
+		)
+		err = tx.QueryRowContext(ctx, `SELECT complete, results, claimed_at FROM buildrequests WHERE id = ?`,
+			brid).Scan(&complete, &results, &claimedAt)
+		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
-		return completeBuildsets(ctx, tx, []int64{brid}, now)
+		if err != nil {
+			return err
+		}
+		// A request completes with claimed_at 0 only through a cancel: a
+		// master's build leaves its claim in place.
+		done = complete == 1 && claimedAt == 0 && results.Valid && results.Int64 == FAILURE
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("cancel buildrequest %d: %w", brid, err)

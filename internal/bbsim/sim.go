@@ -277,6 +277,11 @@ func (s *Sim) addBuild(b *build) {
 	s.builds = append(s.builds, b)
 }
 
+// claimTimeout is Options.ClaimTimeout in claimed_at's unit, seconds.
+func (s *Sim) claimTimeout() int64 {
+	return int64(s.opts.ClaimTimeout / time.Second)
+}
+
 func (s *Sim) serves(builder string) bool {
 	return s.builder == nil || s.builder[builder]
 }

@@ -155,10 +155,20 @@ func (d *deployment) up(ctx context.Context) error {
 		Driver:       d.db.Driver(),
 		Publisher:    simPub,
 		PollInterval: 250 * time.Millisecond,
-		Script:       d.script,
-		Builders:     servedBuilders,
-		AgentDelay:   100 * time.Millisecond,
-		Logger:       d.quiet.With("component", "bbsim"),
+		// Buildbot's hour would outlast the run, so a request left claimed
+		// by a master that does not build it would show up only as lost;
+		// at 150 s the stale-claim rule takes it back within the settle
+		// time. The refresh (Buildbot: 10 min) must keep a running build's
+		// claim fresh through the longest outage of the matrix (MariaDB,
+		// 60 s, plus a refresh that hangs for its 30 s timeout): every
+		// 20 s leaves the claim at most ~110 s old, short of 150 s, so an
+		// outage alone never makes a running build stale.
+		ClaimTimeout:         150 * time.Second,
+		ClaimRefreshInterval: 20 * time.Second,
+		Script:               d.script,
+		Builders:             servedBuilders,
+		AgentDelay:           100 * time.Millisecond,
+		Logger:               d.quiet.With("component", "bbsim"),
 	})
 	if err != nil {
 		return err
