@@ -12,5 +12,9 @@ build:
 ## demo: the one-command demo: Temporal dev server + Web UI (http://127.0.0.1:8233),
 ## stand-in Taskcluster queue and Buildbot master, the bridge, and demo tasks.
 ## Starts RabbitMQ if needed; keeps its state in ./data (Ctrl-C, then run again to resume).
+## Built, then run (not `go run`, which exits 1 after a Ctrl-C even when the
+## demo stopped cleanly).
+DATA ?= ./data
 demo:
-	go run ./internal/demo -start-services -data ./data
+	go build -o bin/demo ./internal/demo
+	exec bin/demo -start-services -data $(DATA)

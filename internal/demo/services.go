@@ -56,12 +56,14 @@ func ensureRabbit(ctx context.Context, out io.Writer, start bool) error {
 		return nil
 	}
 	if !start {
-		return fmt.Errorf("%w\n\nRabbitMQ is not running. Start it (and MariaDB) with:\n    bash %s\nor run the demo with -start-services (make demo does)", err, servicesScript)
+		return fmt.Errorf("%w\n\nStart RabbitMQ with its management plugin (and MariaDB) with:\n    bash %s\nor run the demo with -start-services (make demo does)", err, servicesScript)
 	}
 	if _, serr := os.Stat(servicesScript); serr != nil {
 		return fmt.Errorf("%w; and %s is not here: run the demo from the repository root", err, servicesScript)
 	}
-	progress(out, "RabbitMQ is not up: running bash %s (installs it with apt-get if missing)", servicesScript)
+	// Say what is really missing: a running broker whose management
+	// plugin is off is not "RabbitMQ is not up".
+	progress(out, "%v: running bash %s (installs and starts RabbitMQ and its management plugin as needed)", err, servicesScript)
 	cmd := exec.CommandContext(ctx, "bash", servicesScript)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
