@@ -30,6 +30,7 @@ func (s *Sim) handler() http.Handler {
 	root := http.NewServeMux()
 	root.Handle(selfServePrefix+"/", s.gate(ss))
 	root.HandleFunc("GET "+logsPrefix+"/{path...}", s.serveLog)
+	root.HandleFunc("GET "+buildersPath, s.serveBuilders)
 	return root
 }
 

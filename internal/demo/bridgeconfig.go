@@ -13,7 +13,10 @@ const demoQueueBasename = "queue/bbb-demo"
 
 // bridgeConfig is the config.json the demo's worker and starter run with:
 // the original bridge's keys plus the new ones, pointing at the stand-ins.
-func bridgeConfig(o options, st *demoState, queueRootURL, schedulerDB, selfServeURL, amqpURL, temporalAddr string) map[string]any {
+// The allowed-builders list is the simulated master's own, as production's
+// came from the masters' build data, so a task for a builder no master has
+// ends malformed-payload instead of waiting forever.
+func bridgeConfig(o options, st *demoState, queueRootURL, schedulerDB, selfServeURL, buildersURL, amqpURL, temporalAddr string) map[string]any {
 	return map[string]any{
 		"taskcluster_queue_config": map[string]any{
 			"rootUrl":     queueRootURL,
@@ -27,6 +30,7 @@ func bridgeConfig(o options, st *demoState, queueRootURL, schedulerDB, selfServe
 		"tc_worker_id":          workerID,
 		"restricted_builders":   []string{"^release-"},
 		"ignored_builders":      []string{"^ignored-"},
+		"allowed_builders_url":  buildersURL,
 		"tclistener": map[string]any{
 			"pulse_exchange_basename": "exchange/taskcluster-queue/v1",
 			"worker_type":             workerType,

@@ -124,6 +124,19 @@ func TestDemo(t *testing.T) {
 	}
 	extra := m[1]
 	waitRuns(t, ctx, q, extra, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "running/" })
+
+	// A builder the simulated master does not have: as with a real
+	// master, nothing would ever build it, so the bridge refuses it.
+	unknown := &syncBuffer{}
+	co.Out = unknown
+	if err := createTaskCommand(ctx, co, "nosuchbuilder"); err != nil {
+		t.Fatalf("-create-task nosuchbuilder: %v", err)
+	}
+	m = regexp.MustCompile(`created task (\S+) for builder nosuchbuilder`).FindStringSubmatch(unknown.String())
+	if m == nil {
+		t.Fatalf("-create-task printed:\n%s", unknown)
+	}
+	waitRuns(t, ctx, q, m[1], func(runs []string) bool { return slices.Equal(runs, []string{"exception/malformed-payload"}) })
 	stop2()
 	select {
 	case err := <-done2:

@@ -361,6 +361,7 @@ func (s *stack) startBuildbot(ctx context.Context, db *schedulerdb.DB, pub *puls
 		Driver:        db.Driver(),
 		Publisher:     pub,
 		Masters:       []string{masterName},
+		Builders:      masterBuilders,
 		PollInterval:  time.Second,
 		Script:        script(s.o),
 		SelfServeAddr: s.o.SelfServeAddr,
@@ -381,7 +382,7 @@ func (s *stack) startBuildbot(ctx context.Context, db *schedulerdb.DB, pub *puls
 // startBridge runs the worker and the starter through internal/bridge,
 // exactly as bin/worker and bin/starter do, with a generated config.json.
 func (s *stack) startBridge(ctx context.Context, dbURL, amqpURL string) error {
-	raw := bridgeConfig(s.o, s.state, s.queue.RootURL(), dbURL, s.sim.SelfServeURL(), amqpURL, s.srv.FrontendAddr())
+	raw := bridgeConfig(s.o, s.state, s.queue.RootURL(), dbURL, s.sim.SelfServeURL(), s.sim.BuildersURL(), amqpURL, s.srv.FrontendAddr())
 	cfg, err := writeBridgeConfig(s.o.DataDir, raw, s.log)
 	if err != nil {
 		return err

@@ -28,8 +28,8 @@ const (
 	workerID      = "bbb-demo-1"
 )
 
-// Builders with a scripted behaviour; any other builder succeeds after a
-// short build.
+// The demo's builders. A task for a builder not on the master
+// (masterBuilders) is refused by the bridge as malformed-payload.
 const (
 	builderSuccess = "linux64"
 	builderFailure = "win64"
@@ -41,6 +41,11 @@ const (
 	// no builder scope, so its payload is refused.
 	builderRestricted = "release-linux64"
 )
+
+// masterBuilders are the builders the simulated master has. Like a real
+// master it leaves requests for any other builder alone, and the bridge
+// refuses such tasks through its allowed-builders list.
+var masterBuilders = []string{builderSuccess, builderFailure, builderRetry, builderLong, builderRestricted}
 
 // demoKind is one of the demo tasks: what it shows and how it ends in
 // Taskcluster, run by run ("state" or "state/reasonResolved").
