@@ -31,6 +31,7 @@ func main() {
 	flag.BoolVar(&o.StartServices, "start-services", false, "run scripts/services.sh if RabbitMQ is not up (installs it with apt-get when missing)")
 	flag.StringVar(&o.SchedulerDB, "scheduler-db", "", "Buildbot scheduler DB as a SQLAlchemy URL, e.g. mysql://root@127.0.0.1:3306/bbb_demo (default: SQLite in the data folder)")
 	flag.StringVar(&createBuilder, "create-task", "", "create one more task for this builder in the running demo, then exit")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060, to look at the demo's memory")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		flag.Usage()
@@ -51,6 +52,10 @@ func main() {
 		stop()
 	}()
 
+	boundMemory()
+	if *pprofAddr != "" {
+		go servePprof(*pprofAddr)
+	}
 	if createBuilder != "" {
 		err = createTaskCommand(ctx, o, createBuilder)
 	} else {
