@@ -95,14 +95,12 @@ func TestCancelRequestWhilePending(t *testing.T) {
 
 func TestCancelRequestWhileRunning(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
+	w.buildRunsFrom(30*time.Second, 8)
 	w.cancelRequest(100 * time.Second)
 	// TC publishes the exception our cancelTask caused, Buildbot the
 	// build's CANCELLED finish.
 	w.signal(101*time.Second, signals.TaskExceptionName, exception(0, reasonCanceled))
-	w.at(130*time.Second, func() { w.buildEnds(signals.ResultCancelled) })
-	w.signal(130*time.Second, signals.BuildFinishedName, finished(brid, 8, signals.ResultCancelled))
+	w.buildFinishesAt(130*time.Second, 8, signals.ResultCancelled)
 	cancelling := w.queryAt(110 * time.Second)
 	w.start(0)
 	w.requireCancelled()
@@ -118,8 +116,7 @@ func TestCancelRequestWhileRunning(t *testing.T) {
 
 func TestCancelRequestWhileRunningEndsAfterGraceWithoutFinish(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
+	w.buildRunsFrom(30*time.Second, 8)
 	w.cancelRequest(100 * time.Second)
 	w.start(0)
 	w.requireCancelled()
@@ -132,13 +129,10 @@ func TestCancelRequestWhileRunningEndsAfterGraceWithoutFinish(t *testing.T) {
 
 func TestCancelRequestWhileCancellingAddsNothing(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
-	w.at(100*time.Second, w.tcCancels)
-	w.signal(100*time.Second, signals.TaskExceptionName, exception(0, reasonCanceled))
+	w.buildRunsFrom(30*time.Second, 8)
+	w.tcCancelsAt(100*time.Second)
 	w.cancelRequest(110 * time.Second)
-	w.at(150*time.Second, func() { w.buildEnds(signals.ResultCancelled) })
-	w.signal(150*time.Second, signals.BuildFinishedName, finished(brid, 8, signals.ResultCancelled))
+	w.buildFinishesAt(150*time.Second, 8, signals.ResultCancelled)
 	w.start(0)
 	w.requireCancelled()
 	// TC's cancel was being carried out: one self-serve call, no cancelTask.
@@ -149,10 +143,8 @@ func TestCancelRequestWhileCancellingAddsNothing(t *testing.T) {
 
 func TestCancelRequestDuringResolutionCancelsNothing(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
-	w.at(45*time.Second, func() { w.buildEnds(signals.ResultSuccess) })
-	w.signal(45*time.Second, signals.BuildFinishedName, finished(brid, 8, signals.ResultSuccess))
+	w.buildRunsFrom(30*time.Second, 8)
+	w.buildFinishesAt(45*time.Second, 8, signals.ResultSuccess)
 	w.cancelRequest(45 * time.Second)
 	w.start(0)
 	w.requireDone()

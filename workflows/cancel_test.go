@@ -17,10 +17,16 @@ func (w *world) tcCancels() {
 	})
 }
 
+// tcCancelsAt cancels the task in TC at workflow time t0+d, and TC's
+// task-exception message follows.
+func (w *world) tcCancelsAt(d time.Duration) {
+	w.at(d, w.tcCancels)
+	w.signal(d, signals.TaskExceptionName, exception(0, reasonCanceled))
+}
+
 func TestTCCancelBeforeBuildStarts(t *testing.T) {
 	w := newWorld(t)
-	w.at(20*time.Second, w.tcCancels)
-	w.signal(20*time.Second, signals.TaskExceptionName, exception(0, reasonCanceled))
+	w.tcCancelsAt(20*time.Second)
 	w.start(0)
 	w.requireDone()
 	equalStrings(t, "activities", w.callNames(), []string{
@@ -35,13 +41,10 @@ func TestTCCancelBeforeBuildStarts(t *testing.T) {
 
 func TestTCCancelWhileRunningWaitsForCancelledFinish(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
-	w.at(100*time.Second, w.tcCancels)
-	w.signal(100*time.Second, signals.TaskExceptionName, exception(0, reasonCanceled))
+	w.buildRunsFrom(30*time.Second, 8)
+	w.tcCancelsAt(100*time.Second)
 	cancelling := w.queryAt(110 * time.Second)
-	w.at(150*time.Second, func() { w.buildEnds(signals.ResultCancelled) })
-	w.signal(150*time.Second, signals.BuildFinishedName, finished(brid, 8, signals.ResultCancelled))
+	w.buildFinishesAt(150*time.Second, 8, signals.ResultCancelled)
 	w.start(0)
 	w.requireDone()
 	// Artifacts still go up (TC takes them for 25 minutes after an
@@ -59,8 +62,7 @@ func TestTCCancelWhileRunningWaitsForCancelledFinish(t *testing.T) {
 
 func TestDeadlineWhileRunningEndsAfterGraceWithoutFinish(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
+	w.buildRunsFrom(30*time.Second, 8)
 	w.at(100*time.Second, func() {
 		w.setTC(func(st *activities.TaskStatus) {
 			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, reasonDeadlineExceeded
@@ -132,8 +134,7 @@ func TestOperatorCancelBeforeBuildStarts(t *testing.T) {
 
 func TestOperatorCancelWhileRunning(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 8))
+	w.buildRunsFrom(30*time.Second, 8)
 	w.signal(100*time.Second, signals.CancelName, signals.Cancel{Reason: "tree closed"})
 	// TC publishes the exception our cancelTask caused.
 	w.signal(101*time.Second, signals.TaskExceptionName, exception(0, reasonCanceled))

@@ -109,10 +109,8 @@ func TestHistoryOfATaskThatSucceedsFirstTime(t *testing.T) {
 	w.env.SetOnTimerCanceledListener(func(string) { c.add(&c.canceled) })
 	// A typical test job: starts 45 s after it was scheduled, runs 28
 	// minutes, so its claim is renewed once.
-	w.at(45*time.Second, w.buildStarts)
-	w.signal(45*time.Second, signals.BuildStartedName, started(brid, 30))
-	w.at(1725*time.Second, func() { w.buildEnds(signals.ResultSuccess) })
-	w.signal(1725*time.Second, signals.BuildFinishedName, finished(brid, 30, signals.ResultSuccess))
+	w.buildRunsFrom(45*time.Second, 30)
+	w.buildFinishesAt(1725*time.Second, 30, signals.ResultSuccess)
 	w.start(0)
 	w.requireDone()
 	equalStrings(t, "activities", w.callNames(), []string{

@@ -13,8 +13,7 @@ import (
 func runningBuild(t *testing.T) *world {
 	w := newWorld(t)
 	w.claimPeriod = 30 * time.Second
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 11))
+	w.buildRunsFrom(30*time.Second, 11)
 	return w
 }
 
@@ -116,8 +115,7 @@ func TestReclaimNotFoundOrForbiddenEnds(t *testing.T) {
 
 func TestNewerPendingWhileBuildRunsClaimsNewRun(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 12))
+	w.buildRunsFrom(30*time.Second, 12)
 	w.at(100*time.Second, func() {
 		w.setTC(func(st *activities.TaskStatus) {
 			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
@@ -140,8 +138,7 @@ func TestNewerPendingWhileBuildRunsClaimsNewRun(t *testing.T) {
 
 func TestSafetyNetResolvesFromTheRow(t *testing.T) {
 	w := newWorld(t) // TC's real 20-minute claims: reclaims every 15 minutes
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 13))
+	w.buildRunsFrom(30*time.Second, 13)
 	// The build fails at 5 minutes; its log_uploaded message is lost.
 	w.at(300*time.Second, func() { w.buildEnds(signals.ResultFailure) })
 	w.start(0)
@@ -159,8 +156,7 @@ func TestSafetyNetResolvesFromTheRow(t *testing.T) {
 
 func TestSafetyNetWaitsForLateFinishedEvent(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 13))
+	w.buildRunsFrom(30*time.Second, 13)
 	w.at(300*time.Second, func() { w.buildEnds(signals.ResultSuccess) })
 	// Pulse was slow, not lossy: the event arrives within the grace.
 	w.signal(1000*time.Second, signals.BuildFinishedName, finished(brid, 13, signals.ResultSuccess))
@@ -178,8 +174,7 @@ func TestSafetyNetWaitsForLateFinishedEvent(t *testing.T) {
 // complete run 1, not leave it pending until the deadline.
 func TestFinishedAfterClaimExpiredResolvesTheNewerRun(t *testing.T) {
 	w := newWorld(t) // 20-minute claims: no reclaim before the finish
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 14))
+	w.buildRunsFrom(30*time.Second, 14)
 	w.at(100*time.Second, func() {
 		w.setTC(func(st *activities.TaskStatus) {
 			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
@@ -206,8 +201,7 @@ func TestFinishedAfterClaimExpiredResolvesTheNewerRun(t *testing.T) {
 // The newer run is gone too (deadline passed): the task ends, no loop.
 func TestFinishedAfterClaimExpiredWithNoNewerRunEnds(t *testing.T) {
 	w := newWorld(t)
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 15))
+	w.buildRunsFrom(30*time.Second, 15)
 	w.at(100*time.Second, func() {
 		w.setTC(func(st *activities.TaskStatus) {
 			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"

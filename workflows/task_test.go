@@ -13,11 +13,9 @@ const brid = int64(4711) // the first BuildRequest id the world hands out
 func TestSuccessWithTwoReclaims(t *testing.T) {
 	w := newWorld(t)
 	w.claimPeriod = 30 * time.Second // reclaim when 10 s (a third) are left: every 20 s
-	w.at(30*time.Second, w.buildStarts)
-	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 17))
+	w.buildRunsFrom(30*time.Second, 17)
 	running := w.queryAt(40 * time.Second)
-	w.at(80*time.Second, func() { w.buildEnds(signals.ResultSuccess) })
-	w.signal(80*time.Second, signals.BuildFinishedName, finished(brid, 17, signals.ResultSuccess))
+	w.buildFinishesAt(80*time.Second, 17, signals.ResultSuccess)
 	w.start(0)
 	w.requireDone()
 
@@ -101,8 +99,7 @@ func TestResolutionByBuildbotResult(t *testing.T) {
 func TestRetryRerunsOnTheSameBuildRequest(t *testing.T) {
 	w := newWorld(t)
 	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 5))
-	w.at(100*time.Second, func() { w.buildEnds(signals.ResultRetry) })
-	w.signal(100*time.Second, signals.BuildFinishedName, finished(brid, 5, signals.ResultRetry))
+	w.buildFinishesAt(100*time.Second, 5, signals.ResultRetry)
 	// TC publishes task-pending for the retry run it made.
 	w.signal(101*time.Second, signals.TaskPendingName, pending(1))
 	afterRetry := w.queryAt(110 * time.Second)
@@ -273,8 +270,7 @@ func TestNewerPendingAfterCompleteBuildRequestInjects(t *testing.T) {
 	// and the complete BuildRequest cannot carry it: a new one is injected.
 	w := newWorld(t)
 	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 2))
-	w.at(40*time.Second, func() { w.buildEnds(signals.ResultSkipped) })
-	w.signal(40*time.Second, signals.BuildFinishedName, finished(brid, 2, signals.ResultSkipped))
+	w.buildFinishesAt(40*time.Second, 2, signals.ResultSkipped)
 	stalled := w.queryAt(50 * time.Second)
 	w.at(60*time.Second, func() {
 		w.setTC(func(st *activities.TaskStatus) {

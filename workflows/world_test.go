@@ -174,6 +174,21 @@ func (w *world) signal(d time.Duration, name string, payload any) {
 	w.at(d, func() { w.env.SignalWorkflow(name, payload) })
 }
 
+// buildRunsFrom starts build number of our BuildRequest at workflow time
+// t0+d, as Buildbot does: the row shows it running and its started event
+// arrives.
+func (w *world) buildRunsFrom(d time.Duration, number int) {
+	w.at(d, w.buildStarts)
+	w.signal(d, signals.BuildStartedName, started(brid, number))
+}
+
+// buildFinishesAt ends build number at t0+d with results: the row is
+// complete and the finished event arrives.
+func (w *world) buildFinishesAt(d time.Duration, number, results int) {
+	w.at(d, func() { w.buildEnds(results) })
+	w.signal(d, signals.BuildFinishedName, finished(brid, number, results))
+}
+
 func started(brid int64, number int) signals.BuildStarted {
 	return signals.BuildStarted{EventID: signals.StartedEventID(brid, master, number), TaskID: taskID,
 		BuildRequestID: brid, BuilderName: builder, Master: master, BuildNumber: number}
