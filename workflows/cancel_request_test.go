@@ -130,7 +130,7 @@ func TestCancelRequestWhileRunningEndsAfterGraceWithoutFinish(t *testing.T) {
 func TestCancelRequestWhileCancellingAddsNothing(t *testing.T) {
 	w := newWorld(t)
 	w.buildRunsFrom(30*time.Second, 8)
-	w.tcCancelsAt(100*time.Second)
+	w.tcCancelsAt(100 * time.Second)
 	w.cancelRequest(110 * time.Second)
 	w.buildFinishesAt(150*time.Second, 8, signals.ResultCancelled)
 	w.start(0)

@@ -26,7 +26,7 @@ func (w *world) tcCancelsAt(d time.Duration) {
 
 func TestTCCancelBeforeBuildStarts(t *testing.T) {
 	w := newWorld(t)
-	w.tcCancelsAt(20*time.Second)
+	w.tcCancelsAt(20 * time.Second)
 	w.start(0)
 	w.requireDone()
 	equalStrings(t, "activities", w.callNames(), []string{
@@ -42,7 +42,7 @@ func TestTCCancelBeforeBuildStarts(t *testing.T) {
 func TestTCCancelWhileRunningWaitsForCancelledFinish(t *testing.T) {
 	w := newWorld(t)
 	w.buildRunsFrom(30*time.Second, 8)
-	w.tcCancelsAt(100*time.Second)
+	w.tcCancelsAt(100 * time.Second)
 	cancelling := w.queryAt(110 * time.Second)
 	w.buildFinishesAt(150*time.Second, 8, signals.ResultCancelled)
 	w.start(0)
