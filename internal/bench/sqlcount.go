@@ -2,21 +2,14 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// MySQL protocol command bytes (the first payload byte of a packet with
-// sequence id 0 sent by the client).
-const (
-	comQuery       = 0x03
-	comStmtPrepare = 0x16
-	comStmtExecute = 0x17
+	"github.com/bbbridge/buildbot-bridge/internal/mysqlwire"
 )
 
 // SQLCounts are the commands clients sent through a StatementCounter.
@@ -145,39 +138,27 @@ func (c *StatementCounter) serve(client net.Conn) {
 // countAndCopy forwards the client's packets one by one, counting those
 // that start a command.
 func (c *StatementCounter) countAndCopy(dst io.Writer, src io.Reader) error {
-	var hdr [4]byte
 	buf := make([]byte, 0, 4096)
 	for {
-		if _, err := io.ReadFull(src, hdr[:]); err != nil {
+		pkt, err := mysqlwire.ReadPacket(src, buf)
+		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
-		n := int(binary.LittleEndian.Uint32(append(hdr[:3:3], 0)))
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(src, buf); err != nil {
-			return err
-		}
-		// Sequence id 0 starts a command; the handshake response and
-		// authentication exchanges carry higher ids.
-		if hdr[3] == 0 && n > 0 {
-			switch buf[0] {
-			case comQuery:
+		buf = pkt
+		if cmd, _, ok := mysqlwire.Command(pkt); ok {
+			switch cmd {
+			case mysqlwire.ComQuery:
 				c.queries.Add(1)
-			case comStmtPrepare:
+			case mysqlwire.ComStmtPrepare:
 				c.prepares.Add(1)
-			case comStmtExecute:
+			case mysqlwire.ComStmtExecute:
 				c.executes.Add(1)
 			}
 		}
-		if _, err := dst.Write(hdr[:]); err != nil {
-			return err
-		}
-		if _, err := dst.Write(buf); err != nil {
+		if _, err := dst.Write(pkt); err != nil {
 			return err
 		}
 	}

@@ -2,19 +2,13 @@ package testenv
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-// MySQL client commands the proxy looks at.
-const (
-	comQuery       = 0x03
-	comStmtPrepare = 0x16
-	comStmtExecute = 0x17
+	"github.com/bbbridge/buildbot-bridge/internal/mysqlwire"
 )
 
 // DropReplyProxy is a TCP proxy between a MySQL client and server that can
@@ -165,20 +159,15 @@ func (c *proxyConn) close() {
 // payload), looking at each command for the armed statement.
 func (p *DropReplyProxy) toServer(c *proxyConn) {
 	defer c.close()
-	hdr := make([]byte, 4)
+	var buf []byte
 	for {
-		if _, err := io.ReadFull(c.client, hdr); err != nil {
+		pkt, err := mysqlwire.ReadPacket(c.client, buf)
+		if err != nil {
 			return
 		}
-		pkt := make([]byte, 4+(int(hdr[0])|int(hdr[1])<<8|int(hdr[2])<<16))
-		copy(pkt, hdr)
-		if _, err := io.ReadFull(c.client, pkt[4:]); err != nil {
-			return
-		}
-		// A command is the first packet (sequence 0) of an exchange; the
-		// handshake's packets have other numbers.
-		if hdr[3] == 0 && len(pkt) > 4 {
-			if tr := p.match(c, pkt[4], pkt[5:]); tr != nil {
+		buf = pkt
+		if cmd, arg, ok := mysqlwire.Command(pkt); ok {
+			if tr := p.match(c, cmd, arg); tr != nil {
 				// Set before the server can answer, so toClient takes
 				// the very next bytes for the reply.
 				c.sprung.Store(tr)
@@ -191,12 +180,12 @@ func (p *DropReplyProxy) toServer(c *proxyConn) {
 }
 
 func (p *DropReplyProxy) match(c *proxyConn, cmd byte, body []byte) *trap {
-	if cmd == comStmtExecute && c.prepared != nil {
+	if cmd == mysqlwire.ComStmtExecute && c.prepared != nil {
 		tr := c.prepared
 		c.prepared = nil
 		return tr
 	}
-	if cmd != comQuery && cmd != comStmtPrepare {
+	if cmd != mysqlwire.ComQuery && cmd != mysqlwire.ComStmtPrepare {
 		return nil
 	}
 	p.mu.Lock()
@@ -207,7 +196,7 @@ func (p *DropReplyProxy) match(c *proxyConn, cmd byte, body []byte) *trap {
 	}
 	p.trap = nil
 	p.mu.Unlock()
-	if cmd == comStmtPrepare {
+	if cmd == mysqlwire.ComStmtPrepare {
 		c.prepared = tr
 		return nil
 	}
