@@ -1,6 +1,9 @@
 package signals
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Workflow type names, used by everyone who starts a workflow by name (the
 // starter, the sweep's adoption, operators).
@@ -28,17 +31,55 @@ type Adoption struct {
 }
 
 // Timing holds the operator's knobs that shape a task's timers (DESIGN §5).
+// Its JSON form is timingJSON's.
 type Timing struct {
 	// ReclaimLead is reclaim.lead_seconds: reclaim when takenUntil is
 	// min(ReclaimLead, claim period / 3) away.
-	ReclaimLead time.Duration `json:"reclaimLead"`
+	ReclaimLead time.Duration
 	// FinishedGrace is finished_grace_seconds: how long a BuildRequest may
 	// sit complete with no finished event before the task is resolved from
 	// the row, and how long to wait for Buildbot's CANCELLED finish.
-	FinishedGrace time.Duration `json:"finishedGrace"`
+	FinishedGrace time.Duration
 	// CheckInterval is reflector.interval: how often a task whose build has
 	// not started looks at its BuildRequest row, and the sweep's period.
-	CheckInterval time.Duration `json:"checkInterval"`
+	CheckInterval time.Duration
+}
+
+// timingJSON is Timing as a workflow's input carries it, with durations the
+// Web UI shows as "5m0s" (see Duration). Timing itself keeps time.Duration
+// fields so that code computing with them needs no conversions.
+type timingJSON struct {
+	ReclaimLead   Duration `json:"reclaimLead"`
+	FinishedGrace Duration `json:"finishedGrace"`
+	CheckInterval Duration `json:"checkInterval"`
+}
+
+// MarshalJSON writes the durations as Go duration strings.
+func (t Timing) MarshalJSON() ([]byte, error) {
+	return json.Marshal(timingJSON{
+		ReclaimLead:   Duration(t.ReclaimLead),
+		FinishedGrace: Duration(t.FinishedGrace),
+		CheckInterval: Duration(t.CheckInterval),
+	})
+}
+
+// UnmarshalJSON reads duration strings, and the numbers of nanoseconds that
+// workflows started by an earlier bridge carry.
+func (t *Timing) UnmarshalJSON(b []byte) error {
+	j := timingJSON{
+		ReclaimLead:   Duration(t.ReclaimLead),
+		FinishedGrace: Duration(t.FinishedGrace),
+		CheckInterval: Duration(t.CheckInterval),
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*t = Timing{
+		ReclaimLead:   time.Duration(j.ReclaimLead),
+		FinishedGrace: time.Duration(j.FinishedGrace),
+		CheckInterval: time.Duration(j.CheckInterval),
+	}
+	return nil
 }
 
 // DefaultTiming is DESIGN §5's defaults.

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -31,3 +33,38 @@ func (t *task) settle(ctx workflow.Context) error {
 
 // settleDelay is how long after its last decision a run ends.
 const settleDelay = time.Millisecond
+
+// dropLateSignals reads the signals still in the task's channels once its
+// lifecycle has ended, and says in one line what they were.
+//
+// They are expected, not a fault: TC answers the bridge's own
+// reportException or cancelTask with a task-exception message, and Pulse
+// delivers events late and more than once, so some arrive while the run
+// settles. Left in their channels they made the SDK warn "Workflow has
+// unhandled signals" at the end of such tasks, which reads as a bug in the
+// bridge; filtering that warning out of the logger instead would also hide
+// it where it is news. Only the task's own channels are read, so a signal
+// under a name the workflow does not know (an operator's typo) still gets
+// the SDK's warning. Reading a channel makes no command: history and replay
+// are unchanged, which is why this needs no workflow.GetVersion.
+func (t *task) dropLateSignals() {
+	var late []string
+	for _, in := range t.inbound {
+		for {
+			ev, ok := take(in)
+			if !ok {
+				break
+			}
+			late = append(late, ev.String())
+		}
+	}
+	if len(late) == 0 {
+		return
+	}
+	noun := "signals"
+	if len(late) == 1 {
+		noun = "signal"
+	}
+	t.logger.Info(fmt.Sprintf("task workflow ended with %d %s it did not need: %s", len(late), noun, strings.Join(late, "; ")),
+		"Phase", t.s.Phase, "RunId", t.s.RunID, "BuildRequestId", t.s.BuildRequestID)
+}

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,4 +64,72 @@ func TestRunEndsInAWorkflowTaskOfItsOwn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TC answers our reportException with a task-exception message, and Pulse
+// repeats a started event late: both arrive while the run settles. The
+// worker's log says once, in the bridge's words, that the task ended with
+// signals it did not need, instead of the SDK's "Workflow has unhandled
+// signals" warning, and nothing is done about them.
+func TestSignalsAfterTheEndAreLoggedOnceAsNotNeeded(t *testing.T) {
+	w := newWorld(t)
+	logs := &recordingLogger{}
+	w.logger = logs
+	w.newEnv(t0)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 3))
+	w.signal(45*time.Second, signals.BuildFinishedName, finished(brid, 3, signals.ResultException))
+	w.at(45*time.Second+settleDelay/2, func() {
+		w.env.SignalWorkflow(signals.TaskExceptionName, exception(0, "malformed-payload"))
+		w.env.SignalWorkflow(signals.BuildStartedName, started(brid, 3))
+	})
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "CreateArtifacts", "ReportException"})
+
+	if got := logs.matching("unhandled signals"); len(got) != 0 {
+		t.Errorf("the SDK's generic warning was logged: %v", got)
+	}
+	got := logs.matching("signals it did not need")
+	if len(got) != 1 {
+		t.Fatalf("%d lines about the late signals, want 1: %v", len(got), got)
+	}
+	want := `INFO task workflow ended with 2 signals it did not need: task-exception run 0 reason "malformed-payload"; build-started ` + master + `/3`
+	if !strings.HasPrefix(got[0], want) {
+		t.Errorf("logged\n%s\nwant\n%s...", got[0], want)
+	}
+}
+
+// recordingLogger keeps every line logged through it as "LEVEL message
+// key=value ...".
+type recordingLogger struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *recordingLogger) add(level, msg string, keyvals []any) {
+	line := level + " " + msg
+	for i := 0; i+1 < len(keyvals); i += 2 {
+		line += fmt.Sprintf(" %v=%v", keyvals[i], keyvals[i+1])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, line)
+}
+
+func (l *recordingLogger) Debug(msg string, keyvals ...any) { l.add("DEBUG", msg, keyvals) }
+func (l *recordingLogger) Info(msg string, keyvals ...any)  { l.add("INFO", msg, keyvals) }
+func (l *recordingLogger) Warn(msg string, keyvals ...any)  { l.add("WARN", msg, keyvals) }
+func (l *recordingLogger) Error(msg string, keyvals ...any) { l.add("ERROR", msg, keyvals) }
+
+func (l *recordingLogger) matching(substr string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range l.lines {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

@@ -21,9 +21,11 @@ var sweepIterations = 500
 // each one's task workflow. from is how far the scheduler DB has been read,
 // so each request is reported once. It runs under the fixed ID
 // signals.SweepWorkflowID and is registered as signals.SweepWorkflowType.
-func SweepWorkflow(ctx workflow.Context, from activities.Watermark, interval time.Duration) error {
+// interval is a signals.Duration so the Web UI shows the input as "1m0s";
+// a time.Duration (nanoseconds, as earlier bridges started it) still reads.
+func SweepWorkflow(ctx workflow.Context, from activities.Watermark, interval signals.Duration) error {
 	if interval <= 0 {
-		interval = signals.DefaultTiming.CheckInterval
+		interval = signals.Duration(signals.DefaultTiming.CheckInterval)
 	}
 	logger := workflow.GetLogger(ctx)
 	for i := 0; i < sweepIterations; i++ {
@@ -42,7 +44,7 @@ func SweepWorkflow(ctx workflow.Context, from activities.Watermark, interval tim
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			break
 		}
-		if err := workflow.Sleep(ctx, interval); err != nil {
+		if err := workflow.Sleep(ctx, time.Duration(interval)); err != nil {
 			return err
 		}
 	}

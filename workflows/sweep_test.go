@@ -55,6 +55,7 @@ func TestSweepSignalsCancelledRequestsAndCarriesItsWatermark(t *testing.T) {
 		signals.BuildRequestCancelled{EventID: "brcancelled:102", BuildRequestID: 102}).
 		Return(&temporal.UnknownExternalWorkflowExecutionError{}).Once()
 
+	// The interval as the worker passes it, a time.Duration: JSON nanoseconds.
 	env.ExecuteWorkflow(signals.SweepWorkflowType, activities.Watermark{}, 45*time.Second)
 
 	var can *workflow.ContinueAsNewError
@@ -66,12 +67,16 @@ func TestSweepSignalsCancelledRequestsAndCarriesItsWatermark(t *testing.T) {
 		t.Errorf("continued as %q", can.WorkflowType.Name)
 	}
 	var next activities.Watermark
-	var interval time.Duration
+	var interval signals.Duration
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next, &interval); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
-	if !reflect.DeepEqual(next, first) || interval != 45*time.Second {
+	if !reflect.DeepEqual(next, first) || interval != signals.Duration(45*time.Second) {
 		t.Errorf("continued with watermark %+v every %s, want %+v every 45s", next, interval, first)
+	}
+	// What the Web UI shows as the next run's input.
+	if shown := string(can.Input.GetPayloads()[1].GetData()); shown != `"45s"` {
+		t.Errorf("the next run's interval shows as %s, want \"45s\"", shown)
 	}
 	mu.Lock()
 	defer mu.Unlock()

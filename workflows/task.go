@@ -42,6 +42,7 @@ func TaskWorkflow(ctx workflow.Context, start signals.TaskStart, resume *ResumeS
 	if err := t.loop(work); err != nil {
 		return err
 	}
+	t.dropLateSignals()
 	return t.closing()
 }
 

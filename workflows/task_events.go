@@ -115,6 +115,19 @@ func (t *task) waitForEvent(ctx workflow.Context) error {
 
 // receive moves one signal, if there is one, from its channel to the inbox.
 func (t *task) receive(in inbound) bool {
+	ev, ok := take(in)
+	if !ok {
+		return false
+	}
+	t.received++
+	if !t.s.alreadyKnown(ev.id()) {
+		t.s.Inbox = append(t.s.Inbox, ev)
+	}
+	return true
+}
+
+// take reads one signal from its channel without waiting.
+func take(in inbound) (Event, bool) {
 	var ev Event
 	ok := false
 	switch in.name {
@@ -137,13 +150,7 @@ func (t *task) receive(in inbound) bool {
 		var v signals.Cancel
 		ok, ev.Cancel = in.ch.ReceiveAsync(&v), &v
 	}
-	if ok {
-		t.received++
-		if !t.s.alreadyKnown(ev.id()) {
-			t.s.Inbox = append(t.s.Inbox, ev)
-		}
-	}
-	return ok
+	return ev, ok
 }
 
 // The timer: one workflow timer at a time, set for the earliest thing that

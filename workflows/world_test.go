@@ -67,6 +67,9 @@ type world struct {
 	memo        map[string]any
 	// override replaces an activity's answer, by activity name.
 	override map[string]func(arg any) (any, error)
+	// logger, when set before newEnv, receives the workflow's and the
+	// SDK's logs instead of quietLogger.
+	logger log.Logger
 }
 
 // newWorld makes a task with one pending run, scheduled 5 s before t0, and
@@ -114,6 +117,9 @@ var quietLogger = log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discar
 func (w *world) newEnv(start time.Time) *testsuite.TestWorkflowEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(quietLogger)
+	if w.logger != nil {
+		suite.SetLogger(w.logger)
+	}
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartTime(start)
 	env.RegisterWorkflowWithOptions(TaskWorkflow, workflow.RegisterOptions{Name: signals.TaskWorkflowType})

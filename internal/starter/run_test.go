@@ -155,7 +155,7 @@ func TestRunConsumesTheConfiguredQueues(t *testing.T) {
 	if args := c.Args; len(args) != 2 {
 		t.Fatalf("args %v", args)
 	}
-	if got := c.Args[0]; !strings.Contains(mustJSON(t, got), `"checkInterval":7000000000`) {
+	if got := c.Args[0]; !strings.Contains(mustJSON(t, got), `"checkInterval":"7s"`) {
 		t.Errorf("TaskStart %s does not carry reflector.interval", mustJSON(t, got))
 	}
 

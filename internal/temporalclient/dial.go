@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/interceptor"
 )
 
 // DefaultDialTimeout bounds Dial when ctx has no deadline, so a process
@@ -45,28 +45,37 @@ type Options struct {
 
 // DialOptions is Dial with every connection setting.
 func DialOptions(ctx context.Context, o Options, logger *slog.Logger) (client.Client, error) {
-	address, namespace := o.Address, o.Namespace
-	if logger == nil {
-		logger = slog.Default()
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, DefaultDialTimeout)
 		defer cancel()
 	}
-	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    log.NewStructuredLogger(logger),
+	c, err := client.DialContext(ctx, clientOptions(o, logger))
+	if err != nil {
+		return nil, fmt.Errorf("temporal: connect to %s (namespace %s): %w", o.Address, o.Namespace, err)
+	}
+	return c, nil
+}
+
+// clientOptions are the SDK's options for o, logging through logger (nil:
+// slog.Default()).
+func clientOptions(o Options, logger *slog.Logger) client.Options {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	sdkLog := newSDKLogger(logger)
+	return client.Options{
+		HostPort:  o.Address,
+		Namespace: o.Namespace,
+		Logger:    sdkLog,
+		// Also the worker interceptor that lets the logger name a failing
+		// local activity (sdklog.go); workers made from the client use it.
+		Interceptors: []interceptor.ClientInterceptor{sdkLog.retries},
 		ConnectionOptions: client.ConnectionOptions{
 			TLS:             o.TLS,
 			GrpcCompression: compression(o.Gzip),
 		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("temporal: connect to %s (namespace %s): %w", address, namespace, err)
 	}
-	return c, nil
 }
 
 func compression(gzip bool) client.GrpcCompression {
