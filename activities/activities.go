@@ -1,7 +1,8 @@
 // Package activities holds everything the bridge's workflows do to the
-// outside world: the Taskcluster queue, the Buildbot scheduler DB and
-// BuildAPI's self-serve. Each activity is a method of Activities, so a
-// workflow refers to it as a.ClaimRun and the Web UI shows that name.
+// outside world: the Taskcluster queue and Buildbot (through the Buildbot
+// interface, one implementation per kind of master). Each activity is a
+// method of Activities, so a workflow refers to it as a.ClaimRun and the
+// Web UI shows that name.
 //
 // Inputs and results are recorded in workflow history, visible to every
 // Web UI user: no secret ever goes in them, nor in an error or a log line.
@@ -53,9 +54,12 @@ type Deps struct {
 	// (config.ClaimWorkerGroup/ClaimWorkerID).
 	WorkerGroup string
 	WorkerID    string
-	// DB is the Buildbot scheduler DB.
+	// Buildbot is the Buildbot backend; nil means Buildbot 0.8 over DB
+	// and SelfServe.
+	Buildbot Buildbot
+	// DB is Buildbot 0.8's scheduler DB.
 	DB *schedulerdb.DB
-	// SelfServe cancels requests and builds in Buildbot.
+	// SelfServe cancels requests and builds in Buildbot 0.8.
 	SelfServe *selfserve.Client
 	// IgnoredBuilders and RestrictedBuilders are the config's patterns.
 	IgnoredBuilders    config.Patterns
@@ -80,8 +84,7 @@ type Activities struct {
 	queue       *tcqueue.Queue
 	workerGroup string
 	workerID    string
-	db          *schedulerdb.DB
-	selfServe   *selfserve.Client
+	bb          Buildbot
 	ignored     config.Patterns
 	restricted  config.Patterns
 	allowed     *AllowedBuilders
@@ -98,8 +101,7 @@ func New(deps Deps) *Activities {
 		queue:       deps.Queue,
 		workerGroup: deps.WorkerGroup,
 		workerID:    deps.WorkerID,
-		db:          deps.DB,
-		selfServe:   deps.SelfServe,
+		bb:          deps.Buildbot,
 		ignored:     deps.IgnoredBuilders,
 		restricted:  deps.RestrictedBuilders,
 		allowed:     deps.AllowedBuilders,
@@ -114,6 +116,9 @@ func New(deps Deps) *Activities {
 	}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if a.bb == nil {
+		a.bb = NewBuildbot08(deps.DB, deps.SelfServe, a.log)
 	}
 	return a
 }

@@ -52,7 +52,16 @@ func (a *Activities) CreateArtifacts(ctx context.Context, in ArtifactsInput) err
 			return err
 		}
 	}
-	a.log.InfoContext(ctx, "artifacts created", "taskId", in.TaskID, "runId", in.RunID, "log", in.LogURL != "")
+	refs, err := a.bb.References(ctx, in.BuildRequestID, in.BuildID)
+	if err != nil {
+		return err
+	}
+	for _, r := range refs {
+		if err := a.createReferenceArtifact(ctx, ref, r.Name, r.ContentType, expires, r.URL); err != nil {
+			return err
+		}
+	}
+	a.log.InfoContext(ctx, "artifacts created", "taskId", in.TaskID, "runId", in.RunID, "log", in.LogURL != "", "references", len(refs))
 	return nil
 }
 

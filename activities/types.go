@@ -97,6 +97,11 @@ type InjectInput struct {
 type InjectResult struct {
 	BuildRequestID int64 `json:"buildRequestId"`
 	Created        bool  `json:"created"`
+	// PollRunning asks the workflow to read the request every
+	// reflector.interval while its build runs too, not only on reclaims:
+	// a modern master's pushes are never resent, so a lost end must be
+	// found from the REST API well within a claim period.
+	PollRunning bool `json:"pollRunning,omitempty"`
 }
 
 // ClaimResult is what the workflow keeps of a claim or reclaim reply.
@@ -126,6 +131,11 @@ type ArtifactsInput struct {
 	// public/logs/live_backing.log.gz.
 	LogURL  string    `json:"logUrl,omitempty"`
 	Expires time.Time `json:"expires"`
+	// BuildRequestID and BuildID name the finished build, for the backend's
+	// reference artifacts (modern Buildbot: the build's page and logs).
+	// Zero in histories recorded before they existed.
+	BuildRequestID int64 `json:"buildRequestId,omitempty"`
+	BuildID        int64 `json:"buildId,omitempty"`
 }
 
 // BuildRequestState is a BuildRequest's row and its builds, as the safety
@@ -139,6 +149,11 @@ type BuildRequestState struct {
 	Builds         int   `json:"builds"`
 	// RunningBuilds counts builds of the request with no finish time.
 	RunningBuilds int `json:"runningBuilds"`
+	// Interrupted, when set, says why Buildbot completed the request
+	// without a result for the task: its build was cancelled by a master
+	// shutdown, or it was collapsed into another request (SKIPPED, no
+	// build). Only modern Buildbot does either.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // CancelResult tells how many self-serve cancels were sent.

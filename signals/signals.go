@@ -108,6 +108,13 @@ type BuildFinished struct {
 	Properties map[string][2]any `json:"properties"`
 	// LogURL is the build's log_url property, empty when it had none.
 	LogURL string `json:"logUrl,omitempty"`
+	// BuildID is modern Buildbot's id of the build (0 from Buildbot 0.8),
+	// for the reference artifacts to its page and logs.
+	BuildID int64 `json:"buildId,omitempty"`
+	// Interrupted, when set, says why Buildbot ended the build without
+	// anyone asking (a modern master cancels running builds when it shuts
+	// down): the task is not cancelled but runs again on a new request.
+	Interrupted string `json:"interrupted,omitempty"`
 }
 
 // BuildRequestCancelled: the sweep found the task's BuildRequest complete and

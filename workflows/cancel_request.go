@@ -6,17 +6,6 @@ import (
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
 
-// Changes to the task workflow, each behind a workflow.GetVersion named
-// after it, so that histories recorded before the change still replay.
-const (
-	// versionCancelRequest: a cancel request becomes an operator cancel
-	// instead of cancelling the work's context.
-	versionCancelRequest = "cancel-request-as-operator-cancel"
-	// versionOperatorCancelEnds: an operator cancel ends in PhaseCancelled
-	// and, while TC's cancel is already being carried out, adds nothing.
-	versionOperatorCancelEnds = "operator-cancel-ends-cancelled"
-)
-
 // cancelRequestReason is the operator cancel a cancel request becomes.
 const cancelRequestReason = "cancellation requested through Temporal (Web UI or temporal workflow cancel)"
 

@@ -14,12 +14,13 @@ import (
 type resolution int
 
 const (
-	resolveNothing   resolution = iota // SKIPPED, unknown: log, no TC call, the task stays
-	resolveCompleted                   // SUCCESS: reportCompleted
-	resolveFailed                      // WARNINGS, FAILURE: reportFailed
-	resolveMalformed                   // EXCEPTION: reportException malformed-payload, as the original
-	resolveRetry                       // RETRY: reportException worker-shutdown, rerunTask; Buildbot re-runs the request
-	resolveCancelled                   // CANCELLED: cancelTask if the run is still ours
+	resolveNothing     resolution = iota // SKIPPED, unknown: log, no TC call, the task stays
+	resolveCompleted                     // SUCCESS: reportCompleted
+	resolveFailed                        // WARNINGS, FAILURE: reportFailed
+	resolveMalformed                     // EXCEPTION: reportException malformed-payload, as the original
+	resolveRetry                         // RETRY: reportException worker-shutdown, rerunTask; Buildbot re-runs the request
+	resolveCancelled                     // CANCELLED: cancelTask if the run is still ours
+	resolveInterrupted                   // ended by Buildbot, not for the task: worker-shutdown, rerun on a new request
 )
 
 func resolutionFor(results int) resolution {
@@ -56,10 +57,12 @@ func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error 
 	t.s.BuildRunning = false
 	t.clearRowWatch()
 	art := &activities.ArtifactsInput{
-		TaskID:     t.id,
-		Properties: ev.Properties,
-		LogURL:     ev.LogURL,
-		Expires:    t.s.Expires,
+		TaskID:         t.id,
+		Properties:     ev.Properties,
+		LogURL:         ev.LogURL,
+		Expires:        t.s.Expires,
+		BuildRequestID: ev.BuildRequestID,
+		BuildID:        ev.BuildID,
 	}
 	if t.s.Phase == signals.PhaseCancelling {
 		// TC already ended the run: the artifacts still tell the user
@@ -77,7 +80,36 @@ func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error 
 		t.end(signals.PhaseResolved)
 		return nil
 	}
+	if ev.Interrupted != "" && t.reruns(ctx) {
+		return t.interrupted(ctx, ev.Interrupted, art)
+	}
 	return t.resolve(ctx, ev.Results, art)
+}
+
+// interrupted handles a request Buildbot ended without a result for the
+// task (its build cancelled by a master shutdown, or collapsed into
+// another request): nobody asked for it to stop, so the task is neither
+// lost nor cancelled. The run ends worker-shutdown and the next run gets a
+// new BuildRequest, since this one is complete.
+func (t *task) interrupted(ctx workflow.Context, why string, art *activities.ArtifactsInput) error {
+	t.note(ctx, "BuildRequest %d ended without a result for the task: %s; run %d ends worker-shutdown and the next run gets a new BuildRequest",
+		t.s.BuildRequestID, why, t.s.RunID)
+	workflow.GetLogger(ctx).Warn("Buildbot ended the task's request without a result: the task runs again",
+		"taskId", t.id, "buildRequestId", t.s.BuildRequestID, "cause", why)
+	t.s.RequestComplete, t.s.BuildRunning = true, false
+	t.clearRowWatch()
+	if t.s.RunOver {
+		t.note(ctx, "run %d was already resolved in TC: nothing to report", t.s.RunID)
+		t.end(signals.PhaseResolved)
+		return nil
+	}
+	return t.report(ctx, resolveInterrupted, art)
+}
+
+// reruns tells whether an interrupted request reruns the task (see
+// versionInterruptedReruns); only modern Buildbot reports one.
+func (t *task) reruns(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, versionInterruptedReruns, workflow.DefaultVersion, 1) >= 1
 }
 
 func (t *task) clearRowWatch() {
@@ -164,7 +196,9 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 	case resolveMalformed:
 		err = t.reportException(ctx, "malformed-payload")
 	case resolveRetry:
-		return t.retry(ctx)
+		return t.retry(ctx, false)
+	case resolveInterrupted:
+		return t.retry(ctx, true)
 	case resolveCancelled:
 		_, err = call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
 		t.noteAnswer(ctx, "cancelTask", err)
@@ -193,8 +227,8 @@ func (t *task) moveToNewerRun(ctx workflow.Context) (bool, error) {
 // retry handles Buildbot's RETRY: the run ends as worker-shutdown and the
 // task gets its next run (rerunTask is a no-op when TC already made the
 // retry run). Buildbot re-runs the same BuildRequest, which now carries the
-// new run.
-func (t *task) retry(ctx workflow.Context) error {
+// new run; with fresh, the request is over and the new run gets its own.
+func (t *task) retry(ctx workflow.Context, fresh bool) error {
 	if err := t.reportException(ctx, "worker-shutdown"); err != nil {
 		if refusal(err) == "" {
 			return err
@@ -216,6 +250,9 @@ func (t *task) retry(ctx workflow.Context) error {
 		t.note(ctx, "rerunTask made no new run (%s)", describeLatest(latest))
 		t.end(signals.PhaseResolved)
 		return nil
+	}
+	if fresh {
+		return t.startRun(ctx, latest.RunID)
 	}
 	t.note(ctx, "Buildbot retries BuildRequest %d for run %d", t.s.BuildRequestID, latest.RunID)
 	t.s.RunID = latest.RunID

@@ -10,11 +10,12 @@ import (
 // The safety net: Pulse may drop a Buildbot event, and a build whose
 // finished event never arrives must not be reclaimed forever. So the
 // BuildRequest row is read on every reclaim, and every CheckInterval while
-// no build has started.
+// no build has started (and while it runs, with PollRunning: a modern
+// master's pushes are never resent).
 
 // checking tells whether the row is polled on the CheckInterval timer.
 func (t *task) checking() bool {
-	return t.s.BuildRequestID != 0 && !t.s.BuildRunning && !t.s.RequestComplete && !t.s.RunOver && !t.done
+	return t.s.BuildRequestID != 0 && (!t.s.BuildRunning || t.s.PollRunning) && !t.s.RequestComplete && !t.s.RunOver && !t.done
 }
 
 // watchingRow tells whether a reclaim tick should read the row.
@@ -31,6 +32,7 @@ func (t *task) readRow(ctx workflow.Context) error {
 }
 
 // onRow acts on what the BuildRequest row says:
+//   - complete without a result for the task (interrupted): run again;
 //   - complete and never claimed: cancelled in Buildbot before it started,
 //     so cancel the task in TC (the sweep reports the same; this is the
 //     fallback if its signal is lost);
@@ -38,6 +40,9 @@ func (t *task) readRow(ctx workflow.Context) error {
 //     event arrives by then, the task is resolved from the row;
 //   - a build running that we heard nothing about: claim the run.
 func (t *task) onRow(ctx workflow.Context, row activities.BuildRequestState) error {
+	if row.Complete && row.Interrupted != "" && t.s.Phase != signals.PhaseCancelling && t.reruns(ctx) {
+		return t.interrupted(ctx, row.Interrupted, nil)
+	}
 	switch {
 	case row.Complete && row.ClaimedAt == 0:
 		t.note(ctx, "BuildRequest %d was cancelled in Buildbot before it started", t.s.BuildRequestID)

@@ -34,6 +34,9 @@ type ResumeState struct {
 
 	// BuildRunning: a build of the BuildRequest started and has not finished.
 	BuildRunning bool `json:"buildRunning,omitempty"`
+	// PollRunning: the BuildRequest is read every CheckInterval while its
+	// build runs too (InjectResult.PollRunning: modern Buildbot).
+	PollRunning bool `json:"pollRunning,omitempty"`
 	// RequestComplete: the BuildRequest is complete in Buildbot, so a newer
 	// TC run needs a new one.
 	RequestComplete bool `json:"requestComplete,omitempty"`
@@ -52,7 +55,7 @@ type ResumeState struct {
 	RowCompleteSince time.Time `json:"rowCompleteSince"`
 	RowResults       *int      `json:"rowResults,omitempty"`
 	// NextCheck is when the BuildRequest row is next read while no build
-	// has started.
+	// has started (or while it runs, with PollRunning).
 	NextCheck time.Time `json:"nextCheck"`
 	// WaitUntil is when to stop waiting for a finished event that will
 	// change nothing in TC (after a cancel of a running build, or a run

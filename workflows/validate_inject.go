@@ -56,6 +56,7 @@ func (t *task) validateAndInject(ctx workflow.Context, run activities.Run) error
 		Phase:          signals.PhasePending,
 		RunID:          run.RunID,
 		BuildRequestID: res.BuildRequestID,
+		PollRunning:    res.PollRunning,
 		BuilderName:    t.s.BuilderName,
 		TaskName:       t.s.TaskName,
 		Branch:         t.s.Branch,

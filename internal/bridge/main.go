@@ -60,12 +60,21 @@ func RunWithConfigFile(ctx context.Context, path string, log *slog.Logger, run P
 	return run(ctx, cfg, log)
 }
 
-// connect opens what both processes need: the scheduler DB (with the
-// bridge's table) and a Temporal client. close releases both.
+// connect opens what both processes need: the scheduler DB with the
+// bridge's table (Buildbot 0.8 only; nil for a modern Buildbot) and a
+// Temporal client. close releases both.
 func connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*schedulerdb.DB, client.Client, func(), error) {
-	db, err := openSchedulerDB(ctx, cfg)
-	if err != nil {
-		return nil, nil, nil, err
+	var db *schedulerdb.DB
+	if cfg.Buildbot == nil {
+		var err error
+		if db, err = openSchedulerDB(ctx, cfg); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	closeDB := func() {
+		if db != nil {
+			db.Close()
+		}
 	}
 	tc, err := temporalclient.DialOptions(ctx, temporalclient.Options{
 		Address:   cfg.Temporal.Address,
@@ -74,10 +83,10 @@ func connect(ctx context.Context, cfg *config.Config, log *slog.Logger) (*schedu
 		Gzip:      cfg.Temporal.GrpcCompression == config.CompressionGzip,
 	}, log)
 	if err != nil {
-		db.Close()
+		closeDB()
 		return nil, nil, nil, err
 	}
-	return db, tc, func() { tc.Close(); db.Close() }, nil
+	return db, tc, func() { tc.Close(); closeDB() }, nil
 }
 
 // openSchedulerDB connects to the scheduler DB and creates the bridge's own

@@ -10,12 +10,11 @@ import (
 	"github.com/bbbridge/buildbot-bridge/activities"
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/health"
-	"github.com/bbbridge/buildbot-bridge/internal/selfserve"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
 )
 
 // RunWorker is the worker process. Start-up, in order: open the scheduler
-// DB and create bbb_tasks if missing; connect to Temporal; make sure the
+// DB and create bbb_tasks if missing (Buildbot 0.8); connect to Temporal; make sure the
 // search attributes exist (the worker is not ready before); start the sweep
 // workflow if it is not running; poll until ctx ends, then drain.
 func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -28,12 +27,15 @@ func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		return err
 	}
 
+	bb, err := buildbotBackend(cfg, db, log)
+	if err != nil {
+		return err
+	}
 	acts := activities.New(activities.Deps{
 		Queue:              activities.NewQueue(cfg.Taskcluster.RootURL, cfg.Taskcluster.ClientID, string(cfg.Taskcluster.AccessToken)),
 		WorkerGroup:        cfg.ClaimWorkerGroup(),
 		WorkerID:           cfg.ClaimWorkerID(),
-		DB:                 db,
-		SelfServe:          selfserve.New(cfg.SelfServeURL, nil),
+		Buildbot:           bb,
 		IgnoredBuilders:    cfg.IgnoredBuilders,
 		RestrictedBuilders: cfg.RestrictedBuilders,
 		AllowedBuilders:    allowedBuilders(cfg, log),

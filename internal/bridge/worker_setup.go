@@ -12,7 +12,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/internal/buildbotrest"
 	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
+	"github.com/bbbridge/buildbot-bridge/internal/selfserve"
 	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
@@ -47,7 +50,7 @@ func startSweep(ctx context.Context, c client.Client, cfg *config.Config, log *s
 		ID:                       signals.SweepWorkflowID,
 		TaskQueue:                cfg.Temporal.TaskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, signals.SweepWorkflowType, activities.Watermark{}, cfg.Reflector.Interval)
+	}, signals.SweepWorkflowType, activities.Watermark{}, signals.Duration(cfg.Reflector.Interval))
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &started):
@@ -66,4 +69,16 @@ func allowedBuilders(cfg *config.Config, log *slog.Logger) *activities.AllowedBu
 		return nil
 	}
 	return activities.NewAllowedBuilders(cfg.AllowedBuildersURL, cfg.AllowedBuildersRefresh, nil, log)
+}
+
+// buildbotBackend is the Buildbot side the config chooses.
+func buildbotBackend(cfg *config.Config, db *schedulerdb.DB, log *slog.Logger) (activities.Buildbot, error) {
+	if b := cfg.Buildbot; b != nil {
+		api, err := buildbotrest.New(buildbotrest.Config{APIURL: b.APIURL, User: b.User, Password: string(b.Password)})
+		if err != nil {
+			return nil, fmt.Errorf("buildbot.api_url: %w", err)
+		}
+		return activities.NewBuildbotREST(api, b.ForceScheduler, log), nil
+	}
+	return activities.NewBuildbot08(db, selfserve.New(cfg.SelfServeURL, nil), log), nil
 }

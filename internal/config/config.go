@@ -30,6 +30,8 @@ const (
 	DefaultFinishedGrace          = 600 * time.Second
 	DefaultWorkerListen           = "127.0.0.1:9464"
 	DefaultStarterListen          = "127.0.0.1:9465"
+	DefaultBuildbotEventsListen   = "127.0.0.1:9466"
+	DefaultForceScheduler         = "taskcluster"
 	// Worker and starter tuning; README "Performance" has the
 	// measurements behind them.
 	DefaultWorkflowTaskPollers          = 2
@@ -46,6 +48,9 @@ const (
 	EnvRootURL     = "TASKCLUSTER_ROOT_URL"
 	EnvClientID    = "TASKCLUSTER_CLIENT_ID"
 	EnvAccessToken = "TASKCLUSTER_ACCESS_TOKEN"
+	// Secrets of the buildbot section.
+	EnvBuildbotPassword       = "BUILDBOT_PASSWORD"
+	EnvBuildbotEventsPassword = "BUILDBOT_EVENTS_PASSWORD"
 )
 
 // Secret is a string that prints, logs and JSON-encodes as "xxxxx" (or ""
@@ -76,9 +81,13 @@ func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) 
 type Config struct {
 	// Taskcluster is taskcluster_queue_config, with the environment applied.
 	Taskcluster Taskcluster
-	// SchedulerDB is buildbot_scheduler_db.
+	// Buildbot is the buildbot section: set when the bridge talks to a
+	// modern Buildbot through its REST API, nil for Buildbot 0.8 (then
+	// SchedulerDB and SelfServeURL are set).
+	Buildbot *Buildbot
+	// SchedulerDB is buildbot_scheduler_db (Buildbot 0.8).
 	SchedulerDB dburl.URL
-	// SelfServeURL is selfserve_url without a trailing slash.
+	// SelfServeURL is selfserve_url without a trailing slash (Buildbot 0.8).
 	SelfServeURL string
 	// PulseUser and PulsePassword are pulse_user and pulse_password as
 	// written (empty when pulse_url carries the credentials).
@@ -123,6 +132,40 @@ type Taskcluster struct {
 	ClientID    string
 	AccessToken Secret
 }
+
+// Buildbot is the buildbot section: a modern Buildbot master (3.x, 4.x).
+type Buildbot struct {
+	// APIURL is api_url: the master's web root, ending in "/" (the REST
+	// API is under api/v2/).
+	APIURL string
+	// User and Password log the bridge in (both empty: a master without
+	// auth). Password may come from BUILDBOT_PASSWORD.
+	User     string
+	Password Secret
+	// ForceScheduler is force_scheduler: the scheduler that creates the
+	// bridge's requests (contrib/buildbot's bridge_scheduler).
+	ForceScheduler string
+	// EventsListen is events_listen: where the starter takes the master's
+	// pushes (POST /buildbot/events).
+	EventsListen string
+	// EventsPassword is events_password: the HTTP Basic password the
+	// master's reporter sends. May come from BUILDBOT_EVENTS_PASSWORD.
+	EventsPassword Secret
+}
+
+// Backend names which kind of Buildbot the config talks to.
+func (c Config) Backend() string {
+	if c.Buildbot != nil {
+		return BackendREST
+	}
+	return Backend08
+}
+
+// Backend values.
+const (
+	Backend08   = "buildbot-0.8"
+	BackendREST = "buildbot-rest"
+)
 
 // TCListener is the tclistener section.
 type TCListener struct {

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-
-	"github.com/bbbridge/buildbot-bridge/internal/dburl"
 )
 
 type reader struct {
@@ -23,7 +21,7 @@ var topKeys = []string{
 	"restricted_builders", "ignored_builders", "tc_worker_group", "tc_worker_id",
 	"tclistener", "bblistener", "reflector",
 	"temporal", "pulse_tls", "allowed_builders_url", "allowed_builders_refresh", "reclaim",
-	"finished_grace_seconds", "worker", "starter",
+	"finished_grace_seconds", "worker", "starter", "buildbot",
 }
 
 // read fills a Config from the top-level object. Every section is opened
@@ -55,6 +53,7 @@ func (r reader) read(top *object) (*Config, error) {
 		{"", "reclaim", []string{"lead_seconds"}},
 		{"", "worker", []string{"listen", "workflow_task_pollers", "max_concurrent_workflow_tasks", "max_concurrent_local_activities", "sticky_cache_size"}},
 		{"", "starter", []string{"listen", "prefetch"}},
+		{"", "buildbot", []string{"api_url", "user", "password", "force_scheduler", "events_listen", "events_password"}},
 	}
 	sections[""] = top
 	for _, s := range steps {
@@ -106,26 +105,10 @@ func (r reader) read(top *object) (*Config, error) {
 	}
 	c.Taskcluster.AccessToken = Secret(token)
 
-	// Scheduler DB.
-	rawDB, err := required(top, "buildbot_scheduler_db")
-	if err != nil {
+	// Buildbot: 0.8 (scheduler DB and self-serve) or modern (REST API).
+	if err := r.readBackend(top, sections["buildbot"], bbl, c); err != nil {
 		return nil, err
 	}
-	if c.SchedulerDB, err = dburl.Parse(rawDB); err != nil {
-		return nil, fmt.Errorf("config: buildbot_scheduler_db: %s", strings.TrimPrefix(err.Error(), "dburl: "))
-	}
-	for _, p := range c.SchedulerDB.IgnoredParams {
-		log.Warn("config: buildbot_scheduler_db: query parameter "+p+" has no effect here and is ignored", "key", "buildbot_scheduler_db", "param", p)
-	}
-
-	// Self-serve.
-	if c.SelfServeURL, err = required(top, "selfserve_url"); err != nil {
-		return nil, err
-	}
-	if err := checkHTTPURL("selfserve_url", c.SelfServeURL); err != nil {
-		return nil, err
-	}
-	c.SelfServeURL = strings.TrimRight(c.SelfServeURL, "/")
 
 	// Pulse.
 	if err := r.readPulse(top, c); err != nil {
@@ -196,8 +179,10 @@ func (r reader) read(top *object) (*Config, error) {
 	}
 
 	// bblistener.
-	if c.BBListener.PulseExchange, err = withDefault(bbl, "pulse_exchange", DefaultBuildbotExchange); err != nil {
-		return nil, err
+	if c.Buildbot == nil {
+		if c.BBListener.PulseExchange, err = withDefault(bbl, "pulse_exchange", DefaultBuildbotExchange); err != nil {
+			return nil, err
+		}
 	}
 
 	// Timing knobs.
@@ -265,6 +250,13 @@ func (r reader) read(top *object) (*Config, error) {
 	}
 	if sameListenAddress(c.Worker.Listen, c.Starter.Listen) {
 		return nil, fmt.Errorf("config: starter.listen: %s collides with worker.listen %s (both processes may run on one host)", c.Starter.Listen, c.Worker.Listen)
+	}
+	if c.Buildbot != nil {
+		for _, other := range []struct{ key, addr string }{{"starter.listen", c.Starter.Listen}, {"worker.listen", c.Worker.Listen}} {
+			if sameListenAddress(c.Buildbot.EventsListen, other.addr) {
+				return nil, fmt.Errorf("config: buildbot.events_listen: %s collides with %s %s", c.Buildbot.EventsListen, other.key, other.addr)
+			}
+		}
 	}
 	return c, nil
 }

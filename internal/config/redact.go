@@ -25,12 +25,29 @@ func redactURL(v string) string {
 
 // attrs lists the configuration with every secret redacted.
 func (c Config) attrs() []slog.Attr {
-	return []slog.Attr{
+	attrs := []slog.Attr{
 		slog.String("taskcluster_queue_config.rootUrl", c.Taskcluster.RootURL),
 		slog.String("taskcluster_queue_config.credentials.clientId", c.Taskcluster.ClientID),
 		slog.String("taskcluster_queue_config.credentials.accessToken", c.Taskcluster.AccessToken.String()),
-		slog.String("buildbot_scheduler_db", c.SchedulerDB.Redacted()),
-		slog.String("selfserve_url", redactURL(c.SelfServeURL)),
+		slog.String("backend", c.Backend()),
+	}
+	if b := c.Buildbot; b != nil {
+		attrs = append(attrs,
+			slog.String("buildbot.api_url", redactURL(b.APIURL)),
+			slog.String("buildbot.user", b.User),
+			slog.String("buildbot.password", b.Password.String()),
+			slog.String("buildbot.force_scheduler", b.ForceScheduler),
+			slog.String("buildbot.events_listen", b.EventsListen),
+			slog.String("buildbot.events_password", b.EventsPassword.String()),
+		)
+	} else {
+		attrs = append(attrs,
+			slog.String("buildbot_scheduler_db", c.SchedulerDB.Redacted()),
+			slog.String("selfserve_url", redactURL(c.SelfServeURL)),
+			slog.String("bblistener.pulse_exchange", c.BBListener.PulseExchange),
+		)
+	}
+	return append(attrs,
 		slog.String("pulse_url", c.PulseURLRedacted()),
 		slog.String("pulse_queue_basename", c.PulseQueueBasename),
 		slog.String("restricted_builders", fmt.Sprintf("%q", c.RestrictedBuilders.Sources())),
@@ -40,7 +57,6 @@ func (c Config) attrs() []slog.Attr {
 		slog.String("tclistener.pulse_exchange_basename", c.TCListener.PulseExchangeBasename),
 		slog.String("tclistener.provisioner_id", c.TCListener.ProvisionerID),
 		slog.String("tclistener.worker_type", c.TCListener.WorkerType),
-		slog.String("bblistener.pulse_exchange", c.BBListener.PulseExchange),
 		slog.Duration("reflector.interval", c.Reflector.Interval),
 		slog.String("temporal.address", c.Temporal.Address),
 		slog.String("temporal.namespace", c.Temporal.Namespace),
@@ -51,7 +67,7 @@ func (c Config) attrs() []slog.Attr {
 		slog.Duration("finished_grace_seconds", c.FinishedGrace),
 		slog.String("worker.listen", c.Worker.Listen),
 		slog.String("starter.listen", c.Starter.Listen),
-	}
+	)
 }
 
 // LogValue implements slog.LogValuer: the configuration as a group, secrets

@@ -68,3 +68,10 @@ func encodedSize(name string, p [2]any) int {
 	}
 	return len(b) - 2
 }
+
+// LimitProperties shortens props in place to fit MaxPropertiesBytes, as
+// the Pulse decoder does, for events that arrive some other way (modern
+// Buildbot's pushes), and returns the names of the values replaced.
+func LimitProperties(props map[string][2]any) []string {
+	return limitProperties(props, MaxPropertiesBytes)
+}

@@ -27,9 +27,11 @@ func BindingsFromConfig(cfg *config.Config) pulse.BridgeBindings {
 }
 
 // Run consumes the bridge's Pulse queues until ctx ends, signalling task
-// workflows through tc. It serves GET /healthz on starter.listen (200 once
-// every queue is being consumed, 503 before). When ctx ends it stops
-// consuming, lets the handlers in flight finish and returns nil.
+// workflows through tc; with a modern Buildbot (cfg.Buildbot) it also takes
+// the master's pushes on buildbot.events_listen, and db is nil. It serves
+// GET /healthz on starter.listen (200 once every queue is being consumed,
+// 503 before). When ctx ends it stops consuming, lets the handlers in
+// flight finish and returns nil.
 func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalClient, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
@@ -41,6 +43,13 @@ func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalCli
 	})
 	if err != nil {
 		return err
+	}
+	if cfg.Buildbot != nil {
+		stop, err := servePushes(cfg.Buildbot, router, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	b := BindingsFromConfig(cfg)
 	consumer, err := pulse.NewConsumer(pulse.ConsumerOptions{
@@ -60,8 +69,11 @@ func Run(ctx context.Context, cfg *config.Config, db SchedulerDB, tc TemporalCli
 		}
 		defer stop()
 	}
-	log.Info("starter: consuming Pulse", "broker", cfg.PulseURLRedacted(), "queues", []string{
-		b.TaskPending.Queue, b.TaskException.Queue, b.Started.Queue, b.LogUploaded.Queue},
+	var queues []string
+	for _, s := range router.Subscriptions(b) {
+		queues = append(queues, s.Binding.Queue)
+	}
+	log.Info("starter: consuming Pulse", "broker", cfg.PulseURLRedacted(), "queues", queues,
 		"task_queue", cfg.Temporal.TaskQueue)
 	err = consumer.Run(ctx)
 	log.Info("starter: stopped")

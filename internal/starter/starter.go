@@ -1,8 +1,9 @@
-// Package starter turns the Pulse messages the bridge consumes into signals to
-// task workflows (DESIGN §1, §3): Taskcluster's task-pending starts or wakes
-// a task's workflow with SignalWithStart, task-exception signals it, and
-// Buildbot's started and log_uploaded events are mapped through the
-// scheduler DB to the tasks of every BuildRequest the build served.
+// Package starter turns the events the bridge receives into signals to task
+// workflows: Taskcluster's task-pending (Pulse) starts or wakes a task's
+// workflow with SignalWithStart and task-exception signals it; Buildbot
+// 0.8's started and log_uploaded events (Pulse) are mapped through the
+// scheduler DB to the tasks of every BuildRequest the build served; a
+// modern Buildbot's pushes (HTTP) name their task themselves.
 //
 // A handler returns nil once Temporal has accepted the signal (or answered
 // that there is nothing to signal), a pulse.Poison error for a message that
@@ -61,9 +62,11 @@ type Router struct {
 
 // New returns a Router signalling through tc and mapping BuildRequests
 // through db.
+// db is nil for a modern Buildbot, whose events arrive as pushes that
+// carry their task (PushHandler).
 func New(tc TemporalClient, db SchedulerDB, opts Options) (*Router, error) {
-	if tc == nil || db == nil {
-		return nil, errors.New("starter: a Temporal client and a scheduler DB are required")
+	if tc == nil {
+		return nil, errors.New("starter: a Temporal client is required")
 	}
 	if opts.TaskQueue == "" {
 		return nil, errors.New("starter: a task queue is required")
@@ -78,14 +81,20 @@ func New(tc TemporalClient, db SchedulerDB, opts Options) (*Router, error) {
 	return &Router{tc: tc, db: db, opts: opts, log: log}, nil
 }
 
-// Subscriptions pairs each of the bridge's bindings with its handler.
+// Subscriptions pairs each of the bridge's bindings with its handler:
+// Taskcluster's two, and Buildbot 0.8's two when the router has a
+// scheduler DB to map their BuildRequests through.
 func (r *Router) Subscriptions(b pulse.BridgeBindings) []pulse.Subscription {
-	return []pulse.Subscription{
+	subs := []pulse.Subscription{
 		{Binding: b.TaskPending, Handle: r.HandleTaskPending},
 		{Binding: b.TaskException, Handle: r.HandleTaskException},
-		{Binding: b.Started, Handle: r.HandleStarted},
-		{Binding: b.LogUploaded, Handle: r.HandleLogUploaded},
 	}
+	if r.db != nil {
+		subs = append(subs,
+			pulse.Subscription{Binding: b.Started, Handle: r.HandleStarted},
+			pulse.Subscription{Binding: b.LogUploaded, Handle: r.HandleLogUploaded})
+	}
+	return subs
 }
 
 func (r *Router) msgLog(m pulse.Message) *slog.Logger {

@@ -1,0 +1,17 @@
+package workflows
+
+// Changes to the task workflow, each behind a workflow.GetVersion named
+// after it, so that histories recorded before the change still replay.
+const (
+	// versionCancelRequest: a cancel request becomes an operator cancel
+	// instead of cancelling the work's context.
+	versionCancelRequest = "cancel-request-as-operator-cancel"
+	// versionOperatorCancelEnds: an operator cancel ends in PhaseCancelled
+	// and, while TC's cancel is already being carried out, adds nothing.
+	versionOperatorCancelEnds = "operator-cancel-ends-cancelled"
+	// versionInterruptedReruns: a request Buildbot ended without a result
+	// for the task (a master shutdown cancelled its build, or it was
+	// collapsed into another) ends the run worker-shutdown and gives the
+	// next run a new request, instead of cancelling the task.
+	versionInterruptedReruns = "interrupted-request-reruns"
+)
