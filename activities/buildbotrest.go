@@ -148,14 +148,14 @@ func (b *buildbotREST) Request(ctx context.Context, brid int64) (BuildRequestSta
 	return requestState(br, builds), nil
 }
 
-// requestState maps the REST view onto the one the workflow reads. A RETRY
-// puts a request back to unclaimed with its claimed_at cleared; it was
-// still claimed once, which is what ClaimedAt tells the workflow.
+// requestState maps the REST view onto the one the workflow reads, where
+// ClaimedAt tells whether a build ever took the request. Buildbot's own
+// claimed_at does not: it cancels a pending request by claiming and
+// completing it, and a RETRY clears the claim of one that was built.
 func requestState(br buildbotrest.BuildRequest, builds []buildbotrest.Build) BuildRequestState {
 	st := BuildRequestState{
 		BuildRequestID: br.ID,
 		Complete:       br.Complete,
-		ClaimedAt:      br.ClaimedAt,
 		CompleteAt:     br.CompleteAt,
 		Builds:         len(builds),
 	}
@@ -169,7 +169,7 @@ func requestState(br buildbotrest.BuildRequest, builds []buildbotrest.Build) Bui
 			st.RunningBuilds++
 		}
 		if st.ClaimedAt == 0 {
-			st.ClaimedAt = bd.StartedAt
+			st.ClaimedAt = max(bd.StartedAt, 1)
 		}
 		last = bd.StateString
 	}
@@ -227,8 +227,8 @@ func (b *buildbotREST) CancelBuilds(ctx context.Context, brid int64) (CancelResu
 }
 
 // Cancelled reads the requests completed CANCELLED since the watermark,
-// minus a settling window, and keeps those of ours never claimed (a
-// cancelled build reports itself through its finish).
+// minus a settling window, and keeps those of ours that never had a build
+// (a cancelled build reports itself through its finish).
 func (b *buildbotREST) Cancelled(ctx context.Context, from Watermark, limit int) ([]CancelledRequest, Watermark, error) {
 	since := max(from.CompleteAt-cancelledSettle, 0)
 	reqs, err := b.api.CancelledSince(ctx, since, limit)
@@ -249,10 +249,18 @@ func (b *buildbotREST) Cancelled(ctx context.Context, from Watermark, limit int)
 		}
 		seen[r.ID] = true
 		taskID := propertyString(r.Properties, "taskId")
-		if taskID == "" || r.Claimed || r.ClaimedAt != 0 {
+		if taskID == "" {
 			continue
 		}
-		out = append(out, CancelledRequest{TaskID: taskID, BuildRequestID: r.ID})
+		// Buildbot claims a pending request to cancel it, so only the
+		// absence of builds tells a request cancelled before it started.
+		builds, err := b.api.Builds(ctx, r.ID)
+		if err != nil {
+			return nil, Watermark{}, restError(fmt.Sprintf("read the builds of buildrequest %d", r.ID), err)
+		}
+		if len(builds) == 0 {
+			out = append(out, CancelledRequest{TaskID: taskID, BuildRequestID: r.ID})
+		}
 	}
 	// Keep only what the next pass re-reads.
 	for _, s := range from.Seen {

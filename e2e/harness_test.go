@@ -28,12 +28,14 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/bridge"
+	"github.com/bbbridge/buildbot-bridge/internal/buildbotrest"
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv"
+	"github.com/bbbridge/buildbot-bridge/internal/testenv/buildbot3"
 )
 
 const (
@@ -76,6 +78,11 @@ type envOptions struct {
 	NoWorker bool
 	// SQLite uses a SQLite scheduler DB instead of MariaDB.
 	SQLite bool
+	// Buildbot3, when set, replaces Buildbot 0.8 (scheduler DB, simulator,
+	// self-serve, Pulse events) by a real modern Buildbot master and
+	// worker, reached through the REST API and its pushes. Its PushURL and
+	// push credentials are filled in.
+	Buildbot3 *buildbot3.Options
 }
 
 // env is one running bridge deployment.
@@ -85,6 +92,8 @@ type env struct {
 	queue    *tcfake.Queue
 	sim      *bbsim.Sim
 	db       *schedulerdb.DB
+	master   *buildbot3.Master    // with Buildbot3; sim and db are nil
+	bbAPI    *buildbotrest.Client // reads master's REST API as a user would
 	cfg      *config.Config
 	temporal client.Client
 	tc       *tcqueue.Queue // the scheduler's view of the queue, for creating tasks
@@ -172,6 +181,77 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	t.Cleanup(e.queue.Close)
 
+	backend := map[string]any{}
+	if o.Buildbot3 != nil {
+		e.startBuildbot3(*o.Buildbot3, backend)
+	} else {
+		e.startBuildbot08(o, pub, backend)
+	}
+
+	raw := map[string]any{
+		"taskcluster_queue_config": map[string]any{
+			"rootUrl":     e.queue.RootURL(),
+			"credentials": map[string]any{"clientId": bridgeClient, "accessToken": bridgeToken},
+		},
+		"pulse_url":            amqpURL,
+		"pulse_queue_basename": "queue/bbb-e2e",
+		"tc_worker_group":      workerGroup,
+		"tc_worker_id":         workerID,
+		"restricted_builders":  []string{"^release-"},
+		"ignored_builders":     []string{"^ignored-"},
+		"tclistener": map[string]any{
+			"pulse_exchange_basename": "exchange/taskcluster-queue/v1",
+			"worker_type":             workerType,
+			"provisioner_id":          provisionerID,
+		},
+		"reflector": map[string]any{"interval": 1},
+		"temporal": map[string]any{
+			"address":    ts.GetFrontendHostPort(),
+			"namespace":  ts.GetDefaultNamespace(),
+			"task_queue": testenv.UniqueName("bbb-e2e-"),
+		},
+		"reclaim":                map[string]any{"lead_seconds": 300},
+		"finished_grace_seconds": 5,
+		"worker":                 map[string]any{"listen": "127.0.0.1:0"},
+		"starter":                map[string]any{"listen": "127.0.0.1:0"},
+	}
+	for k, v := range backend {
+		raw[k] = v
+	}
+	if o.Config != nil {
+		o.Config(raw)
+	}
+	data, _ := json.Marshal(raw)
+	e.cfg, err = config.Parse(data, func(string) string { return "" }, e.log)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+
+	e.tc = tcqueue.New(&tcclient.Credentials{ClientID: schedClient, AccessToken: schedToken}, e.queue.RootURL())
+	e.tc.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
+		InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
+		MaxInterval: time.Second, MaxElapsedTime: 5 * time.Second, Clock: backoff.SystemClock,
+	}}
+
+	if !o.NoWorker {
+		e.startWorker()
+	}
+	if !o.NoStarters {
+		n := o.Starters
+		if n == 0 {
+			n = 1
+		}
+		e.startStarters(n)
+	}
+	return e
+}
+
+// startBuildbot08 runs Buildbot 0.8's stand-ins: a scheduler DB with
+// Buildbot's schema and simulated masters with self-serve, publishing
+// their events on Pulse.
+func (e *env) startBuildbot08(o envOptions, pub *pulse.Publisher, backend map[string]any) {
+	t, ctx := e.t, e.ctx
+	var err error
 	dbURL := ""
 	if o.SQLite {
 		dbURL = testenv.SQLiteURL(t)
@@ -209,62 +289,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	t.Cleanup(e.sim.Close)
 
-	raw := map[string]any{
-		"taskcluster_queue_config": map[string]any{
-			"rootUrl":     e.queue.RootURL(),
-			"credentials": map[string]any{"clientId": bridgeClient, "accessToken": bridgeToken},
-		},
-		"buildbot_scheduler_db": dbURL,
-		"selfserve_url":         e.sim.SelfServeURL(),
-		"pulse_url":             amqpURL,
-		"pulse_queue_basename":  "queue/bbb-e2e",
-		"tc_worker_group":       workerGroup,
-		"tc_worker_id":          workerID,
-		"restricted_builders":   []string{"^release-"},
-		"ignored_builders":      []string{"^ignored-"},
-		"tclistener": map[string]any{
-			"pulse_exchange_basename": "exchange/taskcluster-queue/v1",
-			"worker_type":             workerType,
-			"provisioner_id":          provisionerID,
-		},
-		"bblistener": map[string]any{"pulse_exchange": "exchange/build"},
-		"reflector":  map[string]any{"interval": 1},
-		"temporal": map[string]any{
-			"address":    ts.GetFrontendHostPort(),
-			"namespace":  ts.GetDefaultNamespace(),
-			"task_queue": testenv.UniqueName("bbb-e2e-"),
-		},
-		"reclaim":                map[string]any{"lead_seconds": 300},
-		"finished_grace_seconds": 5,
-		"worker":                 map[string]any{"listen": "127.0.0.1:0"},
-		"starter":                map[string]any{"listen": "127.0.0.1:0"},
-	}
-	if o.Config != nil {
-		o.Config(raw)
-	}
-	data, _ := json.Marshal(raw)
-	e.cfg, err = config.Parse(data, func(string) string { return "" }, e.log)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-
-	e.tc = tcqueue.New(&tcclient.Credentials{ClientID: schedClient, AccessToken: schedToken}, e.queue.RootURL())
-	e.tc.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
-		InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
-		MaxInterval: time.Second, MaxElapsedTime: 5 * time.Second, Clock: backoff.SystemClock,
-	}}
-
-	if !o.NoWorker {
-		e.startWorker()
-	}
-	if !o.NoStarters {
-		n := o.Starters
-		if n == 0 {
-			n = 1
-		}
-		e.startStarters(n)
-	}
-	return e
+	backend["buildbot_scheduler_db"] = dbURL
+	backend["selfserve_url"] = e.sim.SelfServeURL()
+	backend["bblistener"] = map[string]any{"pulse_exchange": "exchange/build"}
 }
 
 func (e *env) run(name string, f func(ctx context.Context) error) *process {
@@ -312,8 +339,19 @@ func (e *env) startStarters(n int) {
 	for i := 0; i < n; i++ {
 		e.startStarter()
 	}
+	e.waitConsumers(n)
+}
+
+// waitConsumers waits until n starters consume every one of the bridge's
+// queues.
+func (e *env) waitConsumers(n int) {
+	e.t.Helper()
 	b := e.bindings()
-	for _, q := range []string{b.TaskPending.Queue, b.TaskException.Queue, b.Started.Queue, b.LogUploaded.Queue} {
+	queues := []string{b.TaskPending.Queue, b.TaskException.Queue}
+	if e.cfg.Buildbot == nil {
+		queues = append(queues, b.Started.Queue, b.LogUploaded.Queue)
+	}
+	for _, q := range queues {
 		testenv.WaitForConsumers(e.t, string(e.cfg.PulseURL), q, n, 30*time.Second)
 	}
 }
@@ -493,6 +531,9 @@ func exceptionReason(c tcfake.Call) string {
 // the task, read with Buildbot's own columns.
 func (e *env) buildRequests(taskID string) []int64 {
 	e.t.Helper()
+	if e.master != nil {
+		return e.masterRequestIDs(taskID)
+	}
 	rows, err := e.db.SQL().QueryContext(e.ctx,
 		`SELECT br.id FROM buildrequests br JOIN buildsets bs ON bs.id = br.buildsetid
 		 WHERE bs.external_idstring = ? ORDER BY br.id`, "taskId:"+taskID)

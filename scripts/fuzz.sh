@@ -20,6 +20,7 @@ targets=(
 	"./internal/payload FuzzParse"
 	"./internal/dburl FuzzParse"
 	"./internal/dburl FuzzRedactedHidesPassword"
+	"./internal/buildbotrest FuzzDecodePush"
 )
 
 failed=0

@@ -2,6 +2,8 @@
 # Makes sure the real services the tests and the demo use are installed and
 # running on this machine: MariaDB on 127.0.0.1:3306 (root, no password) and
 # RabbitMQ on 127.0.0.1:5672 (guest/guest) with its management API on :15672.
+# It also installs Debian's Buildbot master and worker, which the tests start
+# themselves (internal/testenv/buildbot3).
 # Idempotent: run it as often as you like. Needs root for apt-get on a fresh
 # machine.
 set -euo pipefail
@@ -70,6 +72,14 @@ ensure_rabbitmq() {
   wait_for 60 "RabbitMQ management API" rabbit_api_ok
 }
 
+ensure_buildbot() {
+  # Only installed: each test runs its own master and worker.
+  if ! command -v buildbot >/dev/null 2>&1 || ! command -v buildbot-worker >/dev/null 2>&1; then
+    apt_install buildbot buildbot-worker
+  fi
+}
+
 ensure_mariadb
 ensure_rabbitmq
-log "MariaDB and RabbitMQ are up"
+ensure_buildbot
+log "MariaDB and RabbitMQ are up; Buildbot $(buildbot --version 2>/dev/null | sed -n 's/^Buildbot version: //p') is installed"

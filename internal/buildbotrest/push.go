@@ -50,6 +50,9 @@ type Push struct {
 	TaskID     string
 	Properties map[string][2]any // {name: [value, source]}
 	URL        string            // the build's or request's page
+	// StateString is the build's last state ("build successful",
+	// "cancelled (Master Shutdown) ..."); see Interruption.
+	StateString string
 }
 
 // maxPush bounds the body DecodePush reads; a build's properties are
@@ -68,6 +71,7 @@ type wirePush struct {
 	Results        *int              `json:"results"`
 	Properties     map[string][2]any `json:"properties"`
 	URL            string            `json:"url"`
+	StateString    string            `json:"state_string"`
 	Builder        *struct {
 		Name string `json:"name"`
 	} `json:"builder"`
@@ -96,10 +100,11 @@ func DecodePush(body []byte) (Push, error) {
 		return Push{}, fmt.Errorf("buildbotrest: unreadable push body: %v", err)
 	}
 	p := Push{
-		BuilderID:  orZero(w.BuilderID),
-		Results:    -1,
-		Properties: w.Properties,
-		URL:        w.URL,
+		BuilderID:   orZero(w.BuilderID),
+		Results:     -1,
+		Properties:  w.Properties,
+		URL:         w.URL,
+		StateString: w.StateString,
 	}
 	if w.Builder != nil {
 		p.BuilderName = w.Builder.Name

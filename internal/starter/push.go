@@ -132,6 +132,7 @@ func (r *Router) handlePush(ctx context.Context, p buildbotrest.Push, opts PushO
 			Results:        p.Results,
 			Properties:     p.Properties,
 			BuildID:        p.BuildID,
+			Interrupted:    buildbotrest.Interruption(p.Results, p.StateString, 1),
 		}
 	case buildbotrest.PushRequestCancelled:
 		name = signals.BuildRequestCancelledName

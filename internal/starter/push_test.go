@@ -228,3 +228,21 @@ func TestPushTemporalDown(t *testing.T) {
 		t.Errorf("answered %d, want 503", rec.Code)
 	}
 }
+
+// A master shutting down cancels its running builds: that finish says the
+// task was interrupted, not cancelled by anyone.
+func TestPushMasterShutdownIsAnInterruption(t *testing.T) {
+	rig := newPushRig(t, starter.PushOptions{})
+	rig.tc.open[signals.TaskWorkflowID("T-stopped")] = true
+	body := recordedPush(t, "build-finished-cancelled")
+	body = bytes.Replace(body, []byte(`"cancelled (test: stop running)`), []byte(`"cancelled (Master Shutdown)`), 1)
+	if rec := rig.post(body, "buildbot", pushSecret); rec.Code != http.StatusOK {
+		t.Fatalf("answered %d", rec.Code)
+	}
+	if len(rig.tc.calls) != 1 {
+		t.Fatalf("signals %+v", rig.tc.calls)
+	}
+	if s := rig.tc.calls[0].Arg.(signals.BuildFinished); s.Results != signals.ResultCancelled || !strings.Contains(s.Interrupted, "shut down") {
+		t.Errorf("build-finished %+v, want CANCELLED marked as interrupted by the shutdown", s)
+	}
+}
