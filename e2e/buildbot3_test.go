@@ -269,3 +269,26 @@ func TestBuildbot3MasterWithAuth(t *testing.T) {
 	e.waitWorkflowClosed(taskID, 30*time.Second)
 	e.bb3OneRequest(bb3Builder, taskID)
 }
+
+// Two starters consume Taskcluster's queues and task-pending arrives three
+// times: still one request on the master, one claim, one resolution.
+func TestBuildbot3TaskPendingDuplicated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{Buildbot3: &buildbot3.Options{Builders: []string{bb3Builder}}, Starters: 2})
+	pending := g1TapTaskPending(e)
+	taskID := e.bb3Task(bb3Builder, map[string]any{"sleep": 3})
+	m := g1WaitPending(e, pending, taskID, 0)
+	g1Publish(e, m.Exchange, m.RoutingKey, m.Body, 2)
+	st := e.waitRunState(taskID, 0, "completed", "completed", 90*time.Second)
+	e.waitWorkflowClosed(taskID, 30*time.Second)
+	e.bb3OneRequest(bb3Builder, taskID)
+	if n := len(e.allCalls(taskID, "claimTask")); n != 1 {
+		t.Errorf("claimTask called %d times, want once", n)
+	}
+	if n := len(e.allCalls(taskID, "reportCompleted")); n != 1 {
+		t.Errorf("reportCompleted called %d times, want once", n)
+	}
+	if len(st.Runs) != 1 {
+		t.Errorf("task has %d runs, want 1: %+v", len(st.Runs), st.Runs)
+	}
+}

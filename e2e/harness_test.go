@@ -325,8 +325,17 @@ func (e *env) stopWorker() {
 
 // startStarter runs a starter as starter/main.go does.
 func (e *env) startStarter() *process {
+	return e.startStarterWith(nil)
+}
+
+// startStarterWith runs a starter whose copy of the config edit changed.
+func (e *env) startStarterWith(edit func(*config.Config)) *process {
+	cfg := *e.cfg
+	if edit != nil {
+		edit(&cfg)
+	}
 	return e.run("starter", func(ctx context.Context) error {
-		return bridge.RunStarter(ctx, e.cfg, e.log.With("process", "starter"))
+		return bridge.RunStarter(ctx, &cfg, e.log.With("process", "starter"))
 	})
 }
 
@@ -337,6 +346,16 @@ func (e *env) startStarter() *process {
 func (e *env) startStarters(n int) {
 	e.t.Helper()
 	for i := 0; i < n; i++ {
+		if i > 0 && e.cfg.Buildbot != nil {
+			// A master pushes to one address; further starters on this
+			// host take pushes on a port of their own.
+			e.startStarterWith(func(c *config.Config) {
+				bb := *c.Buildbot
+				bb.EventsListen = "127.0.0.1:0"
+				c.Buildbot = &bb
+			})
+			continue
+		}
 		e.startStarter()
 	}
 	e.waitConsumers(n)
