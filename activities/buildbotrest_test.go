@@ -3,6 +3,7 @@ package activities_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -151,5 +152,37 @@ func TestBuildbotRESTBackend(t *testing.T) {
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != activities.ErrBadPayload || !strings.Contains(err.Error(), "no-such-builder") {
 		t.Errorf("unknown builder: %v, want a final %s naming it", err, activities.ErrBadPayload)
+	}
+}
+
+// BenchmarkBuildbotRESTInject measures what one task's request costs on a
+// real Buildbot 3.7 master: the look for an existing request of the task,
+// then the force. Each request is cancelled at once so the builder's queue
+// stays short.
+func BenchmarkBuildbotRESTInject(b *testing.B) {
+	const builder = "linux64-bench"
+	m := buildbot3.Start(b, buildbot3.Options{Builders: []string{builder}})
+	api, err := buildbotrest.New(buildbotrest.Config{APIURL: m.APIURL(), CallTimeout: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bb := activities.NewBuildbotREST(api, buildbot3.BridgeScheduler, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	in := activities.InjectInput{BuilderName: builder,
+		Sourcestamp: activities.Sourcestamp{Branch: "mozilla-central", Revision: "0123456789ab"},
+		Properties:  []activities.Property{{Name: "product", Value: []byte(`"firefox"`)}, {Name: "sleep", Value: []byte(`0`)}}}
+	var made []int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		in.TaskID = fmt.Sprintf("T-bench-%d", i)
+		res, err := bb.Inject(ctx, in)
+		if err != nil || !res.Created {
+			b.Fatalf("inject: %+v, %v", res, err)
+		}
+		made = append(made, res.BuildRequestID)
+	}
+	b.StopTimer()
+	for _, brid := range made {
+		_, _ = bb.CancelRequest(ctx, brid)
 	}
 }
