@@ -26,7 +26,7 @@ func createTaskCommand(ctx context.Context, o options, builder string) error {
 	if err := q.Ping(); err != nil {
 		return fmt.Errorf("the demo's queue at %s does not answer; is the demo running? (%v)", st.QueueRootURL, err)
 	}
-	taskID, err := createTask(q, builder)
+	taskID, err := createTask(q, builder, st.BuildProperties[builder])
 	if err != nil {
 		return err
 	}

@@ -14,10 +14,12 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/bridge"
+	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/devserver"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
+	"github.com/bbbridge/buildbot-bridge/internal/testenv/buildbot3"
 )
 
 // namespace is the Temporal namespace the demo runs in.
@@ -28,6 +30,23 @@ const namespace = "default"
 // claimed, as a restarted Buildbot master does.
 const masterName = "bm01-demo"
 
+// The -buildbot modes.
+const (
+	// buildbotSim is a simulated Buildbot 0.8 master (internal/bbsim).
+	buildbotSim = "sim"
+	// buildbotReal is a real Buildbot 3 master and worker.
+	buildbotReal = "real"
+)
+
+// defaultDataFlag is -data's default. Each mode has its own folder, so
+// that trying one does not require deleting the other.
+func defaultDataFlag(mode string) string {
+	if mode == buildbotReal {
+		return "./data-real"
+	}
+	return "./data"
+}
+
 // options shape one run of the demo; defaultOptions are what `make demo`
 // uses, tests shrink the durations and free the ports.
 type options struct {
@@ -35,6 +54,8 @@ type options struct {
 	DataDir string
 	// DataFlag is -data as the user typed it, for the commands printed.
 	DataFlag string
+	// Buildbot is -buildbot: buildbotSim or buildbotReal.
+	Buildbot string
 	// KeepGoing keeps the stack up after the demo tasks ended, until
 	// Ctrl-C; without it the demo stops once they all ended as expected.
 	KeepGoing bool
@@ -53,6 +74,14 @@ type options struct {
 	SelfServeAddr string
 	WorkerListen  string
 	StarterListen string
+
+	// Real mode: the master's web server (REST API) and worker ports on
+	// 127.0.0.1, and where the starter takes the master's pushes. They are
+	// fixed, not free ones, because master.cfg and the bridge's config
+	// must name them before either starts.
+	BuildbotWWWPort int
+	BuildbotPBPort  int
+	EventsListen    string
 
 	// ClaimTimeout is the stand-in queue's (the real one is 20 minutes).
 	ClaimTimeout time.Duration
@@ -74,7 +103,8 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		DataFlag:      "./data",
+		DataFlag:      defaultDataFlag(buildbotSim),
+		Buildbot:      buildbotSim,
 		KeepGoing:     true,
 		FrontendAddr:  devserver.DefaultFrontendAddr,
 		UIAddr:        devserver.DefaultUIAddr,
@@ -82,6 +112,11 @@ func defaultOptions() options {
 		SelfServeAddr: "127.0.0.1:8235",
 		WorkerListen:  "127.0.0.1:9464",
 		StarterListen: "127.0.0.1:9465",
+		// Next to the demo's other ports; not Buildbot's usual 8010 and
+		// 9989, which a master of the user's own may hold.
+		BuildbotWWWPort: 8236,
+		BuildbotPBPort:  8237,
+		EventsListen:    config.DefaultBuildbotEventsListen,
 		// 60 s instead of 20 min: the success task's 45 s build is
 		// reclaimed once, visibly, in its history.
 		ClaimTimeout:      60 * time.Second,
@@ -113,6 +148,9 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	st, err := loadState(o.DataDir)
 	if err != nil {
+		return err
+	}
+	if err := st.checkMode(o); err != nil {
 		return err
 	}
 	s.state = st
@@ -149,10 +187,11 @@ type stack struct {
 	state *demoState
 	log   *slog.Logger
 
-	srv   *devserver.Server
-	queue *tcfake.Queue
-	sim   *bbsim.Sim
-	procs []*process
+	srv    *devserver.Server
+	queue  *tcfake.Queue
+	sim    *bbsim.Sim        // sim mode
+	master *buildbot3.Master // real mode
+	procs  []*process
 
 	closers []closer
 }
@@ -202,6 +241,13 @@ func (s *stack) openLogs() error {
 // up starts the services, the stand-ins and the bridge, in dependency
 // order.
 func (s *stack) up(ctx context.Context) error {
+	if s.o.Buildbot == buildbotReal {
+		// Before RabbitMQ: if both are missing, one run of services.sh
+		// installs both.
+		if err := ensureBuildbot(ctx, s.out, s.o.StartServices); err != nil {
+			return err
+		}
+	}
 	amqpURL, err := s.rabbit(ctx)
 	if err != nil {
 		return err
@@ -217,6 +263,12 @@ func (s *stack) up(ctx context.Context) error {
 	if err := s.startQueue(ctx, pub); err != nil {
 		return err
 	}
+	if s.o.Buildbot == buildbotReal {
+		if err := s.startRealBuildbot(); err != nil {
+			return err
+		}
+		return s.startBridge(ctx, amqpURL, s.realBackend())
+	}
 	dbURL, db, err := s.openSchedulerDB(ctx)
 	if err != nil {
 		return err
@@ -224,7 +276,7 @@ func (s *stack) up(ctx context.Context) error {
 	if err := s.startBuildbot(ctx, db, pub); err != nil {
 		return err
 	}
-	return s.startBridge(ctx, dbURL, amqpURL)
+	return s.startBridge(ctx, amqpURL, backend08(dbURL, s.sim.SelfServeURL(), s.sim.BuildersURL()))
 }
 
 func (s *stack) rabbit(ctx context.Context) (string, error) {
@@ -380,9 +432,10 @@ func (s *stack) startBuildbot(ctx context.Context, db *schedulerdb.DB, pub *puls
 }
 
 // startBridge runs the worker and the starter through internal/bridge,
-// exactly as bin/worker and bin/starter do, with a generated config.json.
-func (s *stack) startBridge(ctx context.Context, dbURL, amqpURL string) error {
-	raw := bridgeConfig(s.o, s.state, s.queue.RootURL(), dbURL, s.sim.SelfServeURL(), s.sim.BuildersURL(), amqpURL, s.srv.FrontendAddr())
+// exactly as bin/worker and bin/starter do, with a generated config.json
+// whose Buildbot keys are backend's.
+func (s *stack) startBridge(ctx context.Context, amqpURL string, backend map[string]any) error {
+	raw := bridgeConfig(s.o, s.state, s.queue.RootURL(), amqpURL, s.srv.FrontendAddr(), backend)
 	cfg, err := writeBridgeConfig(s.o.DataDir, raw, s.log)
 	if err != nil {
 		return err
@@ -399,7 +452,12 @@ func (s *stack) startBridge(ctx context.Context, dbURL, amqpURL string) error {
 	if err != nil {
 		return err
 	}
-	for _, q := range []string{"task-pending", "task-exception", "started", "log_uploaded"} {
+	queues := []string{"task-pending", "task-exception"}
+	if s.o.Buildbot == buildbotSim {
+		// Buildbot 0.8's events; a real master pushes them over HTTP.
+		queues = append(queues, "started", "log_uploaded")
+	}
+	for _, q := range queues {
 		if err := s.waitBound(ctx, vhost, demoQueueBasename+"/"+q); err != nil {
 			return err
 		}

@@ -58,18 +58,29 @@ func ensureRabbit(ctx context.Context, out io.Writer, start bool) error {
 	if !start {
 		return fmt.Errorf("%w\n\nStart RabbitMQ with its management plugin (and MariaDB) with:\n    bash %s\nor run the demo with -start-services (make demo does)", err, servicesScript)
 	}
-	if _, serr := os.Stat(servicesScript); serr != nil {
-		return fmt.Errorf("%w; and %s is not here: run the demo from the repository root", err, servicesScript)
-	}
 	// Say what is really missing: a running broker whose management
 	// plugin is off is not "RabbitMQ is not up".
-	progress(out, "%v: running bash %s (installs and starts RabbitMQ and its management plugin as needed)", err, servicesScript)
+	if err := runServicesScript(ctx, out, err, "installs and starts RabbitMQ and its management plugin as needed"); err != nil {
+		return err
+	}
+	return rabbitReachable(ctx, rabbitAMQP, rabbitAPI)
+}
+
+// runServicesScript runs scripts/services.sh (from the repository root)
+// because of why, saying what it does.
+func runServicesScript(ctx context.Context, out io.Writer, why error, does string) error {
+	if _, err := os.Stat(servicesScript); err != nil {
+		return fmt.Errorf("%w; and %s is not here: run the demo from the repository root", why, servicesScript)
+	}
+	progress(out, "%v: running bash %s (%s)", why, servicesScript, does)
+	began := time.Now()
 	cmd := exec.CommandContext(ctx, "bash", servicesScript)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("bash %s: %w", servicesScript, err)
 	}
-	return rabbitReachable(ctx, rabbitAMQP, rabbitAPI)
+	progress(out, "bash %s done in %s", servicesScript, since(began))
+	return nil
 }
 
 // ensureVHost creates the demo's vhost if missing and lets guest use it,

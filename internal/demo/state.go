@@ -19,6 +19,7 @@ const (
 	schedulerFile  = "scheduler.db" // the Buildbot scheduler DB (SQLite)
 	logFile        = "demo.log"     // the bridge's and the stand-ins' log
 	temporalLog    = "temporal.log" // the Temporal server's warnings and errors
+	buildbotDir    = "buildbot"     // real mode: master/ and worker/ of Buildbot
 )
 
 // credentials are a Taskcluster client's permanent credentials.
@@ -49,6 +50,18 @@ type demoState struct {
 	// CancelSent says the demo already sent the cancel signal to the task
 	// of kind "cancel".
 	CancelSent bool `json:"cancelSent,omitempty"`
+
+	// Buildbot is the -buildbot the folder was made with ("" in files
+	// older than the flag: sim). A folder serves one mode only: its
+	// workflows and queue tasks belong to that mode's Buildbot.
+	Buildbot string `json:"buildbot,omitempty"`
+	// EventsPassword authenticates the real master's pushes to the
+	// starter (real mode).
+	EventsPassword string `json:"buildbotEventsPassword,omitempty"`
+	// BuildProperties steer the real master's builds, per builder (real
+	// mode): -create-task adds them to its task's payload, as the demo
+	// does to its own tasks.
+	BuildProperties map[string]map[string]any `json:"buildProperties,omitempty"`
 
 	// fresh: there was no demo.json, this is a first run.
 	fresh bool
@@ -121,6 +134,28 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// checkMode makes a fresh state o's mode and refuses a folder made in the
+// other: its tasks' workflows talk to that mode's Buildbot.
+func (s *demoState) checkMode(o options) error {
+	if s.fresh {
+		s.Buildbot = o.Buildbot
+		return nil
+	}
+	if s.mode() != o.Buildbot {
+		return fmt.Errorf("%s holds a demo run with -buildbot %s, not %s: run it with -buildbot %s, or use another -data folder (-buildbot %s alone uses %s)",
+			o.DataDir, s.mode(), o.Buildbot, s.mode(), o.Buildbot, defaultDataFlag(o.Buildbot))
+	}
+	return nil
+}
+
+// mode is the -buildbot the folder was made with.
+func (s *demoState) mode() string {
+	if s.Buildbot == "" {
+		return buildbotSim
+	}
+	return s.Buildbot
 }
 
 func newToken() string {

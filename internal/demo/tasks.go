@@ -99,12 +99,17 @@ func queueClient(ctx context.Context, rootURL string, c credentials) *tcqueue.Qu
 }
 
 // createTask creates a task for builder on the bridge's worker pool, as a
-// Taskcluster user (or the decision task of a push) would.
-func createTask(q *tcqueue.Queue, builder string) (string, error) {
+// Taskcluster user (or the decision task of a push) would. extra are more
+// build properties (real mode: what steers the master's build).
+func createTask(q *tcqueue.Queue, builder string, extra map[string]any) (string, error) {
 	taskID := slugid.Nice()
 	rev := make([]byte, 20)
 	if _, err := rand.Read(rev); err != nil {
 		return "", err
+	}
+	props := map[string]any{"product": "firefox", "who": "demo@example.com"}
+	for k, v := range extra {
+		props[k] = v
 	}
 	payload, err := json.Marshal(map[string]any{
 		"buildername": builder,
@@ -113,7 +118,7 @@ func createTask(q *tcqueue.Queue, builder string) (string, error) {
 			"revision":   hex.EncodeToString(rev),
 			"repository": "https://hg.mozilla.org/integration/mozilla-inbound",
 		},
-		"properties": map[string]any{"product": "firefox", "who": "demo@example.com"},
+		"properties": props,
 	})
 	if err != nil {
 		return "", err

@@ -25,7 +25,7 @@ const cancelReason = "demo: cancelled by hand after a few seconds"
 func (s *stack) createDemoTasks(ctx context.Context) error {
 	q := queueClient(ctx, s.queue.RootURL(), s.state.Scheduler)
 	for _, k := range demoKinds {
-		id, err := createTask(q, k.builder)
+		id, err := createTask(q, k.builder, s.state.BuildProperties[k.builder])
 		if err != nil {
 			return fmt.Errorf("demo task %s: %w", k.kind, err)
 		}
@@ -53,12 +53,20 @@ func (s *stack) printGuide() {
 			fmt.Sprintf("  %-9s %-16s %s; expect: %s", "", "", k.shows, runsString(k.runs)))
 	}
 	demoCmd := "go run ./internal/demo"
-	if s.o.DataFlag != "" && s.o.DataFlag != defaultOptions().DataFlag {
+	if s.o.Buildbot != buildbotSim {
+		demoCmd += " -buildbot " + s.o.Buildbot
+	}
+	if s.o.DataFlag != "" && s.o.DataFlag != defaultDataFlag(s.o.Buildbot) {
 		demoCmd += " -data " + s.o.DataFlag
 	}
 	addr := s.srv.FrontendAddr()
 	lines = append(lines, "",
-		"Web UI:                 "+s.srv.UIURL()+"  (filter with TaskId=\"<taskId>\", BuilderName=\"linux64\", TaskState=\"running\")",
+		"Web UI:                 "+s.srv.UIURL()+"  (filter with TaskId=\"<taskId>\", BuilderName=\"linux64\", TaskState=\"running\")")
+	if s.master != nil {
+		lines = append(lines,
+			"Buildbot's REST API:    "+s.master.APIURL()+"api/v2/buildrequests, "+s.master.APIURL()+"api/v2/builds  (no web UI: Debian lacks buildbot-www)")
+	}
+	lines = append(lines,
 		"Create another task:    "+demoCmd+" -create-task linux64",
 		"                        (builders: linux64 succeeds, win64 fails, macosx64 retries, linux64-long runs until cancelled;",
 		"                        a builder the master does not have ends malformed-payload)",

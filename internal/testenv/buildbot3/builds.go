@@ -2,7 +2,6 @@ package buildbot3
 
 import (
 	"fmt"
-	"testing"
 	"time"
 )
 
@@ -23,16 +22,15 @@ const (
 	inStep
 )
 
-func (m *Master) waitBuilds(t testing.TB, phase buildPhase) {
-	t.Helper()
+func (m *Master) waitBuilds(phase buildPhase) error {
 	deadline := time.Now().Add(startTimeout)
 	for {
 		behind, err := m.buildsBehind(phase)
 		if err == nil && behind == 0 {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("buildbot3: %d running builds not yet in a step after %s (%v)", behind, startTimeout, err)
+			return fmt.Errorf("buildbot3: %d running builds not yet in a step after %s (%v)", behind, startTimeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

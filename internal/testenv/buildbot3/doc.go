@@ -1,7 +1,8 @@
-// Package buildbot3 runs a real Buildbot 3 master and one worker for a test:
-// the master the bridge talks to in production, not a fake. It needs
-// Debian's buildbot and buildbot-worker packages (scripts/services.sh
-// installs them).
+// Package buildbot3 runs a real Buildbot 3 master and one worker for a test
+// (Start) or for the demo (Launch, `make demo BUILDBOT=real`): the master
+// the bridge talks to in production, not a fake. It needs Debian's
+// buildbot and buildbot-worker packages (scripts/services.sh installs
+// them).
 //
 // The master.cfg it writes uses contrib/buildbot/taskcluster_bridge.py as
 // shipped, so the tests also exercise what Buildbot admins install.
@@ -12,8 +13,9 @@
 // config enables the web server refuses to start without it, although the
 // REST API, /auth/login and the change hooks do not need the UI itself.
 // ../buildbotfixture holds a stand-in buildbot_www package with no UI that
-// this package puts on the master's PYTHONPATH. It is a test fixture only:
-// a real deployment installs buildbot-www with Buildbot and must not use it.
+// this package puts on the master's PYTHONPATH. It is a test fixture, which
+// the demo borrows and says so: a real deployment installs buildbot-www
+// with Buildbot and must not use it.
 //
 // # Builds
 //

@@ -46,7 +46,7 @@ func pyBool(b bool) string {
 func masterCfg(opts Options, wwwPort, pbPort int) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	p("# Written by internal/testenv/buildbot3 for one test; do not edit.")
+	p("# Written by internal/testenv/buildbot3 at each start; do not edit.")
 	p("from buildbot.plugins import schedulers, steps, util, worker")
 	p("from taskcluster_bridge import bridge_reporter, bridge_scheduler")
 	p("")
