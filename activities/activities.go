@@ -120,6 +120,7 @@ func New(deps Deps) *Activities {
 	if a.bb == nil {
 		a.bb = NewBuildbot08(deps.DB, deps.SelfServe, a.log)
 	}
+	a.bb = counted(a.bb)
 	return a
 }
 
@@ -134,6 +135,7 @@ func NewQueue(rootURL, clientID, accessToken string) *tcqueue.Queue {
 		creds = &tcclient.Credentials{ClientID: clientID, AccessToken: accessToken}
 	}
 	q := tcqueue.New(creds, rootURL)
+	q.HTTPClient = newCountedHTTP()
 	q.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
 		InitialInterval:     200 * time.Millisecond,
 		RandomizationFactor: 0.5,

@@ -23,12 +23,16 @@ const (
 	PropertiesContentType  = "application/json"
 	LogArtifact            = "public/logs/live_backing.log.gz"
 	LogArtifactContentType = "application/gzip"
+	// BuildResultArtifact is the bridge's own: Buildbot's result, which
+	// the run's TC resolution cannot tell exactly (ArtifactsInput.BuildResult).
+	BuildResultArtifact    = "public/build-result.json"
+	BuildResultContentType = "application/json"
 )
 
 // CreateArtifacts attaches the build's properties as public/properties.json
-// (an s3 artifact uploaded to the queue's putUrl) and, when the build has a
-// log_url, the reference artifact public/logs/live_backing.log.gz, both
-// expiring with the task. Retrying is safe: the queue answers an identical
+// and the bridge's public/build-result.json (s3 artifacts uploaded to the
+// queue's putUrl) and, when the build has a log_url, the reference artifact
+// public/logs/live_backing.log.gz, all expiring with the task. Retrying is safe: the queue answers an identical
 // createArtifact again with a fresh putUrl.
 func (a *Activities) CreateArtifacts(ctx context.Context, in ArtifactsInput) error {
 	ref := RunRef{TaskID: in.TaskID, RunID: in.RunID}
@@ -40,12 +44,23 @@ func (a *Activities) CreateArtifacts(ctx context.Context, in ArtifactsInput) err
 		}
 		expires = st.Expires
 	}
-	body, err := json.Marshal(propertiesDoc(in.Properties))
-	if err != nil {
-		return badPayload(fmt.Sprintf("properties of %s cannot be encoded: %v", runCall("build", ref), err))
+	if !in.NoProperties {
+		body, err := json.Marshal(propertiesDoc(in.Properties))
+		if err != nil {
+			return badPayload(fmt.Sprintf("properties of %s cannot be encoded: %v", runCall("build", ref), err))
+		}
+		if err := a.createS3Artifact(ctx, ref, PropertiesArtifact, PropertiesContentType, expires, body); err != nil {
+			return err
+		}
 	}
-	if err := a.createS3Artifact(ctx, ref, PropertiesArtifact, PropertiesContentType, expires, body); err != nil {
-		return err
+	if in.BuildResult != nil {
+		body, err := json.Marshal(in.BuildResult)
+		if err != nil {
+			return badPayload(fmt.Sprintf("build result of %s cannot be encoded: %v", runCall("build", ref), err))
+		}
+		if err := a.createS3Artifact(ctx, ref, BuildResultArtifact, BuildResultContentType, expires, body); err != nil {
+			return err
+		}
 	}
 	if in.LogURL != "" {
 		if err := a.createReferenceArtifact(ctx, ref, LogArtifact, LogArtifactContentType, expires, in.LogURL); err != nil {
@@ -61,7 +76,8 @@ func (a *Activities) CreateArtifacts(ctx context.Context, in ArtifactsInput) err
 			return err
 		}
 	}
-	a.log.InfoContext(ctx, "artifacts created", "taskId", in.TaskID, "runId", in.RunID, "log", in.LogURL != "", "references", len(refs))
+	a.log.InfoContext(ctx, "artifacts created", "taskId", in.TaskID, "runId", in.RunID, "log", in.LogURL != "",
+		"buildResult", in.BuildResult != nil, "references", len(refs))
 	return nil
 }
 

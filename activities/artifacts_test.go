@@ -3,9 +3,11 @@ package activities_test
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
@@ -106,4 +108,62 @@ func TestCreateArtifactsAfterCompletionIsConflict(t *testing.T) {
 		TaskID: taskID, RunID: 0, Properties: map[string][2]any{"product": {"firefox", "bbb"}},
 	})
 	wantFinal(t, err, activities.ErrTCConflict)
+}
+
+// public/build-result.json goes up as the workflow wrote it; a run resolved
+// from its BuildRequest row gets it without a properties.json.
+func TestCreateArtifactsUploadsTheBuildResult(t *testing.T) {
+	t.Parallel()
+	b := newBridge(t, bridgeOptions{dbURL: testenv.SQLiteURL(t)})
+	for _, c := range []struct {
+		name         string
+		noProperties bool
+		want         []string
+	}{
+		{"finished event", false, []string{"public/build-result.json", "public/properties.json"}},
+		{"request row", true, []string{"public/build-result.json"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			taskID := b.createTask(t, taskSpec{})
+			var st activities.TaskStatus
+			b.must(t, &st, b.acts.TaskStatus, taskID)
+			b.must(t, nil, b.acts.ClaimRun, activities.RunRef{TaskID: taskID, RunID: 0})
+			builder, number := "WINNT 5.2 mozilla-beta build", 42
+			doc := &activities.BuildResult{
+				Buildbot:       activities.BuildbotResult{Result: "WARNINGS", Code: 1},
+				Treeherder:     "testfailed",
+				Taskcluster:    activities.TCResolution{Call: "reportFailed"},
+				Builder:        &builder,
+				BuildNumber:    &number,
+				BuildRequestID: 4711,
+				Source:         c.name,
+			}
+			b.must(t, nil, b.acts.CreateArtifacts, activities.ArtifactsInput{
+				TaskID: taskID, RunID: 0, Properties: map[string][2]any{"product": {"firefox", "bbb"}},
+				BuildResult: doc, NoProperties: c.noProperties,
+			})
+			var names []string
+			var got tcfake.StoredArtifact
+			for _, a := range b.queue.Artifacts(taskID, 0) {
+				names = append(names, a.Name)
+				if a.Name == activities.BuildResultArtifact {
+					got = a
+				}
+			}
+			slices.Sort(names)
+			if !slices.Equal(names, c.want) {
+				t.Fatalf("artifacts %v, want %v", names, c.want)
+			}
+			if got.StorageType != "s3" || got.ContentType != "application/json" || !got.Uploaded || !got.Expires.Equal(st.Expires) {
+				t.Errorf("build-result.json stored %s %s uploaded %v expiring %s, want s3 application/json uploaded, expiring with the task (%s)",
+					got.StorageType, got.ContentType, got.Uploaded, got.Expires, st.Expires)
+			}
+			want := `{"buildbot":{"result":"WARNINGS","code":1},"treeherder":"testfailed","taskcluster":{"call":"reportFailed"},` +
+				`"builder":"WINNT 5.2 mozilla-beta build","buildNumber":42,"master":null,"buildRequestId":4711,` +
+				`"startedAt":null,"finishedAt":null,"source":"` + c.name + `","interrupted":null}`
+			if string(got.Body) != want {
+				t.Errorf("build-result.json body\n got  %s\n want %s", got.Body, want)
+			}
+		})
+	}
 }

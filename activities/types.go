@@ -136,6 +136,65 @@ type ArtifactsInput struct {
 	// Zero in histories recorded before they existed.
 	BuildRequestID int64 `json:"buildRequestId,omitempty"`
 	BuildID        int64 `json:"buildId,omitempty"`
+	// BuildResult, when set, becomes public/build-result.json. Nil in
+	// histories recorded before it existed.
+	BuildResult *BuildResult `json:"buildResult,omitempty"`
+	// NoProperties leaves public/properties.json out: a run resolved from
+	// its BuildRequest row has no finished event to take the build's
+	// properties from, and an empty document would read as a build that
+	// had none.
+	NoProperties bool `json:"noProperties,omitempty"`
+}
+
+// BuildResult is the public/build-result.json document: the Buildbot result
+// that ended a run, the Treeherder result it stands for, and what the
+// bridge told Taskcluster. Buildbot's results and TC's resolutions have no
+// 1:1 mapping (WARNINGS and FAILURE both fail the run, RETRY and a master
+// shutdown both end it worker-shutdown), so consumers read the result here
+// instead of inferring it from the run. The workflow assembles it from the
+// event and its state; what it does not know is null, never guessed.
+type BuildResult struct {
+	Buildbot   BuildbotResult `json:"buildbot"`
+	Treeherder string         `json:"treeherder"`
+	// Taskcluster is the call the bridge makes with the document in place:
+	// TC takes a run's artifacts only before it is resolved.
+	Taskcluster    TCResolution `json:"taskcluster"`
+	Builder        *string      `json:"builder"`
+	BuildNumber    *int         `json:"buildNumber"`
+	Master         *string      `json:"master"`
+	BuildRequestID int64        `json:"buildRequestId"`
+	StartedAt      *time.Time   `json:"startedAt"`
+	FinishedAt     *time.Time   `json:"finishedAt"`
+	// Source is where the result came from: BuildResultFromEvent or
+	// BuildResultFromRow (the finished event was lost; the row knows no
+	// build number, master or times).
+	Source string `json:"source"`
+	// Interrupted says why Buildbot ended the request on its own account
+	// (modern Buildbot: a master shutdown, a collapse); the task runs again.
+	Interrupted *string `json:"interrupted"`
+}
+
+// Sources of a BuildResult.
+const (
+	BuildResultFromEvent = "finished event"
+	BuildResultFromRow   = "request row"
+)
+
+// BuildbotResult is a Buildbot result code and its name.
+type BuildbotResult struct {
+	Result string `json:"result"`
+	Code   int    `json:"code"`
+}
+
+// TCResolution is the queue call that resolved a run.
+type TCResolution struct {
+	// Call is reportCompleted, reportFailed, reportException, cancelTask,
+	// or none when TC had already ended the run.
+	Call string `json:"call"`
+	// Reason is reportException's reason.
+	Reason string `json:"reason,omitempty"`
+	// Why says, for none, how the run had ended.
+	Why string `json:"why,omitempty"`
 }
 
 // BuildRequestState is a BuildRequest's row and its builds, as the safety

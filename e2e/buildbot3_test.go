@@ -103,11 +103,18 @@ func TestBuildbot3Results(t *testing.T) {
 		if !propsArt || !page || !logs {
 			t.Errorf("artifacts %+v: want public/properties.json with the taskId, the build page and step logs", e.queue.Artifacts(ok, 0))
 		}
+		doc := expectBuildResult(e, ok, 0, wantBuildResult{result: "SUCCESS", treeherder: "success", call: "reportCompleted",
+			source: "finished event", brid: brid})
+		if doc.BuildNumber != nil && *doc.BuildNumber != int(builds[0].Number) {
+			t.Errorf("build-result.json names build %d, want %d", *doc.BuildNumber, builds[0].Number)
+		}
 	})
 	t.Run("failure", func(t *testing.T) {
 		e.waitRunState(failed, 0, "failed", "failed", 90*time.Second)
 		e.waitWorkflowClosed(failed, 30*time.Second)
-		e.bb3OneRequest(bb3Builder, failed)
+		brid := e.bb3OneRequest(bb3Builder, failed)
+		expectBuildResult(e, failed, 0, wantBuildResult{result: "FAILURE", treeherder: "busted", call: "reportFailed",
+			source: "finished event", brid: brid})
 	})
 	t.Run("unknown builder", func(t *testing.T) {
 		g3ExpectMalformed(e, unknown, "builder unknown to the master")
@@ -187,6 +194,8 @@ func TestBuildbot3Cancel(t *testing.T) {
 		if r := st.Runs[0]; r.State != "exception" || r.ReasonResolved != "canceled" || len(st.Runs) != 1 {
 			t.Errorf("TC runs %+v, want run 0 exception/canceled only", st.Runs)
 		}
+		expectBuildResult(e, running, 0, wantBuildResult{result: "CANCELLED", treeherder: "usercancel", call: "none",
+			source: "finished event", brid: build.BuildRequestID})
 	})
 }
 
@@ -208,6 +217,10 @@ func TestBuildbot3WorkerLost(t *testing.T) {
 	if len(builds) != 2 || builds[0].Results == nil || *builds[0].Results != 5 {
 		t.Errorf("builds of request %d: %+v, want a RETRY then a SUCCESS", brid, builds)
 	}
+	expectBuildResult(e, taskID, 0, wantBuildResult{result: "RETRY", treeherder: "retry", call: "reportException",
+		reason: "worker-shutdown", source: "finished event", brid: brid})
+	expectBuildResult(e, taskID, 1, wantBuildResult{result: "SUCCESS", treeherder: "success", call: "reportCompleted",
+		source: "finished event", brid: brid})
 }
 
 // A master restart cancels the builds it runs (not a RETRY): the task is
@@ -227,6 +240,13 @@ func TestBuildbot3MasterRestart(t *testing.T) {
 	}
 	if n := len(e.calls(taskID, "cancelTask")); n != 0 {
 		t.Errorf("the task was cancelled %d times", n)
+	}
+	// The shutdown's push may or may not leave the master: the document
+	// comes from it or from the request, and says why the task runs again.
+	doc := expectBuildResult(e, taskID, 0, wantBuildResult{result: "CANCELLED", treeherder: "retry", call: "reportException",
+		reason: "worker-shutdown"})
+	if doc.Interrupted == nil || !strings.Contains(*doc.Interrupted, "shut down") {
+		t.Errorf("build-result.json interrupted = %v, want the master shutdown", doc.Interrupted)
 	}
 }
 
@@ -257,6 +277,8 @@ func TestBuildbot3LostPushes(t *testing.T) {
 		t.Errorf("resolved %s after the build ended, want within reflector.interval + finished_grace_seconds (6 s) plus slack", took)
 	}
 	e.waitWorkflowClosed(taskID, 30*time.Second)
+	expectBuildResult(e, taskID, 0, wantBuildResult{result: "SUCCESS", treeherder: "success", call: "reportCompleted",
+		source: "request row", brid: build.BuildRequestID})
 }
 
 // A master that requires a login for control calls: the bridge logs in

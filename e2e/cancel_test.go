@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,11 @@ func TestCancelInTCWhileRunning(t *testing.T) {
 		!slices.Contains(arts, "public/logs/live_backing.log.gz") {
 		t.Errorf("run 0 artifacts after the CANCELLED finish: %v", arts)
 	}
+	// The user's cancel ended the run, not the build's result.
+	if doc := expectBuildResult(e, taskID, 0, wantBuildResult{result: "CANCELLED", treeherder: "usercancel", call: "none",
+		source: "finished event", brid: brid}); doc.Taskcluster.Why != "TC ended the run: canceled" {
+		t.Errorf("build-result.json says the run ended because %q, want TC's cancel", doc.Taskcluster.Why)
+	}
 	if b := lcBuildsOf(e, brid); len(b) != 1 {
 		t.Errorf("builds of the request: %+v, want the one cancelled build", b)
 	}
@@ -136,6 +142,8 @@ func TestBuildCancelledInBuildbotWhileRunning(t *testing.T) {
 	if arts := lcArtifactNames(e, taskID, 0); !slices.Contains(arts, "public/properties.json") {
 		t.Errorf("run 0 artifacts: %v, want public/properties.json from the CANCELLED build", arts)
 	}
+	expectBuildResult(e, taskID, 0, wantBuildResult{result: "CANCELLED", treeherder: "usercancel", call: "cancelTask",
+		source: "finished event", brid: brid})
 	if calls := lcBridgeSelfServeCalls(e); len(calls) != 0 {
 		t.Errorf("the bridge called self-serve for a build Buildbot had stopped: %+v", calls)
 	}
@@ -254,6 +262,10 @@ func TestOperatorCancelWhileRunning(t *testing.T) {
 			lcNoCalls(e, taskID, "reportCompleted", "reportFailed", "reportException")
 			if arts := lcArtifactNames(e, taskID, 0); !slices.Contains(arts, "public/properties.json") {
 				t.Errorf("run 0 artifacts: %v, want public/properties.json from the CANCELLED build", arts)
+			}
+			if doc := expectBuildResult(e, taskID, 0, wantBuildResult{result: "CANCELLED", treeherder: "usercancel", call: "none",
+				source: "finished event", brid: brid}); !strings.HasPrefix(doc.Taskcluster.Why, "an operator cancelled the task") {
+				t.Errorf("build-result.json says the run ended because %q, want the operator's cancel", doc.Taskcluster.Why)
 			}
 			if calls := lcBridgeSelfServeCalls(e); len(calls) != 1 {
 				t.Errorf("bridge self-serve calls: %+v, want the one build cancel", calls)

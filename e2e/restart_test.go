@@ -105,8 +105,8 @@ func g3ExpectSingleLifecycle(e *env, taskID string) {
 			e.t.Errorf("%d %s calls, want none: %v", n, m, g3Changes(e, taskID))
 		}
 	}
-	if n := len(e.allCalls(taskID, "createArtifact")); n != 2 {
-		e.t.Errorf("%d createArtifact calls, want 2 (properties.json and the log): %v", n, g3Changes(e, taskID))
+	if n := len(e.allCalls(taskID, "createArtifact")); n != 3 {
+		e.t.Errorf("%d createArtifact calls, want 3 (properties.json, build-result.json and the log): %v", n, g3Changes(e, taskID))
 	}
 	names := map[string]bool{}
 	for _, a := range e.queue.Artifacts(taskID, 0) {

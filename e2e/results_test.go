@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -97,6 +98,24 @@ func TestBuildbotResultResolvesTheRun(t *testing.T) {
 			t.Fatalf("%s: builds %+v, want one", name, builds)
 		}
 		g1CheckArtifacts(e, taskID, 0, taskID, builds[0].LogURL)
+		// What TC's resolution cannot say (WARNINGS and FAILURE both fail
+		// the run) is in public/build-result.json.
+		want := wantBuildResult{result: strings.ToUpper(name), call: c.resolver, source: "finished event", brid: brids[0],
+			treeherder: map[int]string{bbsim.SUCCESS: "success", bbsim.WARNINGS: "testfailed", bbsim.FAILURE: "busted",
+				bbsim.EXCEPTION: "exception"}[c.result]}
+		if c.resolver == "reportException" {
+			want.reason = "malformed-payload"
+		}
+		doc := expectBuildResult(e, taskID, 0, want)
+		if doc.BuildNumber != nil && *doc.BuildNumber != builds[0].Number {
+			t.Errorf("%s: build-result.json names build %d, want %d", name, *doc.BuildNumber, builds[0].Number)
+		}
+		// The build's own times (Pulse has them to the second).
+		if doc.StartedAt != nil && doc.FinishedAt != nil && (!doc.StartedAt.Equal(builds[0].Started.Truncate(time.Second)) ||
+			!doc.FinishedAt.Equal(builds[0].Finished.Truncate(time.Second))) {
+			t.Errorf("%s: build-result.json times %s – %s, want the build's %s – %s", name, doc.StartedAt, doc.FinishedAt,
+				builds[0].Started, builds[0].Finished)
+		}
 
 		if c.history != "" {
 			if n := len(e.calls(taskID, "reclaimTask")); n < 1 {

@@ -69,6 +69,10 @@ func TestRetryRebuildsTheSameBuildRequestForANewRun(t *testing.T) {
 	// Each run carries the artifacts of its own build.
 	g1CheckArtifacts(e, taskID, 0, taskID, builds[0].LogURL)
 	g1CheckArtifacts(e, taskID, 1, taskID, builds[1].LogURL)
+	expectBuildResult(e, taskID, 0, wantBuildResult{result: "RETRY", treeherder: "retry", call: "reportException",
+		reason: "worker-shutdown", source: "finished event", brid: brids[0]})
+	expectBuildResult(e, taskID, 1, wantBuildResult{result: "SUCCESS", treeherder: "success", call: "reportCompleted",
+		source: "finished event", brid: brids[0]})
 
 	g1ReplayAndRecord(e, g1History(e, taskID, ""), "history_retry.json")
 }

@@ -66,6 +66,17 @@ func TestSafetyNetLogUploadedLost(t *testing.T) {
 		if n := len(e.calls(taskID, report)); n != 1 {
 			t.Errorf("task %s: %s called %d times, want 1", taskID, report, n)
 		}
+		// The result is still recorded, from the row, which knows no
+		// build; no properties.json, which only the lost event carried.
+		result, treeherder := "SUCCESS", "success"
+		if report == "reportFailed" {
+			result, treeherder = "FAILURE", "busted"
+		}
+		expectBuildResult(e, taskID, 0, wantBuildResult{result: result, treeherder: treeherder, call: report,
+			source: "request row", brid: brids[0]})
+		if arts := lcArtifactNames(e, taskID, 0); slices.Contains(arts, "public/properties.json") {
+			t.Errorf("task %s: artifacts %v: properties.json without a finished event", taskID, arts)
+		}
 	}
 	check(ok, "completed", "reportCompleted")
 	check(failing, "failed", "reportFailed")

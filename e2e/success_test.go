@@ -141,4 +141,6 @@ func TestSuccessfulTaskLifecycle(t *testing.T) {
 	if !props0 || !logRef {
 		t.Errorf("artifacts: %+v, want public/properties.json and public/logs/live_backing.log.gz", arts)
 	}
+	expectBuildResult(e, taskID, 0, wantBuildResult{result: "SUCCESS", treeherder: "success", call: "reportCompleted",
+		source: "finished event", brid: brids[0]})
 }

@@ -7,6 +7,7 @@ package signals
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // TaskWorkflowID is the ID of the one workflow that carries taskID. Starting
@@ -115,6 +116,11 @@ type BuildFinished struct {
 	// anyone asking (a modern master cancels running builds when it shuts
 	// down): the task is not cancelled but runs again on a new request.
 	Interrupted string `json:"interrupted,omitempty"`
+	// StartedAt and FinishedAt are the build's own times when the event
+	// carries them (Buildbot 0.8: payload.build.times; modern Buildbot:
+	// started_at, complete_at), zero otherwise, for public/build-result.json.
+	StartedAt  time.Time `json:"startedAt,omitzero"`
+	FinishedAt time.Time `json:"finishedAt,omitzero"`
 }
 
 // BuildRequestCancelled: the sweep found the task's BuildRequest complete and

@@ -28,6 +28,7 @@ func (t *task) onException(ctx workflow.Context, ev signals.TaskException) error
 	if t.s.Phase == signals.PhaseCancelling {
 		return nil
 	}
+	t.s.EndedBecause = "TC ended the run: " + ev.Reason
 	return t.stopInBuildbot(ctx)
 }
 
@@ -57,6 +58,7 @@ func (t *task) onCancel(ctx workflow.Context, c signals.Cancel) error {
 		return err
 	}
 	if !t.s.RunOver {
+		t.s.EndedBecause = "an operator cancelled the task: " + c.Reason
 		_, err := call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
 		if err != nil && refusal(err) == "" {
 			return err

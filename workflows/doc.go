@@ -20,7 +20,8 @@
 //	                                          else InjectBuildRequest (submitted at the run's scheduled time)
 //	pending     check timer (CheckInterval)   ReadBuildRequest: complete & never claimed → CancelTask, end;
 //	                                          complete with results → resolve from the row after
-//	                                          FinishedGrace unless the finished event comes; a build
+//	                                          FinishedGrace unless the finished event comes (its
+//	                                          CreateArtifacts has only build-result.json); a build
 //	                                          running unannounced → ClaimRun
 //	pending     build-started                 ClaimRun (a reply without takenUntil is not a claim)
 //	pending     task-exception canceled /     ReadBuildRequest (a missed start?), CancelBuildRequest, end;

@@ -63,7 +63,7 @@ func TestCollapsedRequestRerunsOnANewRequest(t *testing.T) {
 
 	equalStrings(t, "activities", w.callNames("ReadBuildRequest"), []string{
 		"TaskStatus", "PrepareTask", "InjectBuildRequest",
-		"ClaimRun", "ReportException", "RerunTask",
+		"ClaimRun", "CreateArtifacts", "ReportException", "RerunTask",
 		"TaskStatus", "PrepareTask", "InjectBuildRequest",
 		"ClaimRun", "CreateArtifacts", "ReportCompleted"})
 	if len(w.callsOf("CancelTask")) != 0 {

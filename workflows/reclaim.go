@@ -6,6 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/internal/metrics"
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
 
@@ -32,8 +33,10 @@ func (t *task) reclaimAt() time.Time {
 // reclaim renews the claim on RunID and acts on a refusal as DESIGN §4
 // "Reclaim answers" says.
 func (t *task) reclaim(ctx workflow.Context) error {
+	held := t.s.TakenUntil
 	res, err := call[activities.ClaimResult](ctx, taskcluster, a.ReclaimRun, t.ref())
 	if err == nil {
+		recordReclaimLead(ctx, held.Sub(workflow.Now(ctx)))
 		if res.TakenUntil.IsZero() {
 			t.s.Claimed = false
 			t.settlePhase()
@@ -43,6 +46,9 @@ func (t *task) reclaim(ctx workflow.Context) error {
 		t.holdClaim(ctx, res)
 		t.note(ctx, "reclaimed run %d until %s", t.s.RunID, res.TakenUntil.UTC().Format(time.RFC3339))
 		return nil
+	}
+	if k := refusal(err); k != "" {
+		countReclaimRefused(ctx, k)
 	}
 	switch k := refusal(err); {
 	case k == activities.ErrTCConflict:
@@ -84,6 +90,9 @@ func (t *task) reconcile(ctx workflow.Context, st activities.TaskStatus) error {
 	latest, ours := latestRun(st), runByID(st, t.s.RunID)
 	switch {
 	case !pastDeadline && latest != nil && latest.RunID > t.s.RunID && latest.State == runPending:
+		if ours != nil && ours.ReasonResolved == "claim-expired" {
+			count(ctx, metrics.ClaimExpiredFound, nil)
+		}
 		t.note(ctx, "TC made run %d pending: the build carries on for it", latest.RunID)
 		t.s.RunID, t.s.RunOver, t.s.WaitUntil = latest.RunID, false, time.Time{}
 		return t.claim(ctx)

@@ -144,10 +144,14 @@ func TestSafetyNetResolvesFromTheRow(t *testing.T) {
 	w.start(0)
 	w.requireDone()
 	equalStrings(t, "activities", w.callNames(), []string{
-		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "ReadBuildRequest", "ReportFailed"})
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "ReadBuildRequest",
+		"CreateArtifacts", "ReportFailed"})
 	w.requireCallAt("ReclaimRun", 0, 930*time.Second)
 	// Noticed on the reclaim at 930 s, resolved FinishedGrace later,
-	// without a properties artifact.
+	// with the build result but no properties artifact.
+	if art := w.requireCallAt("CreateArtifacts", 0, 930*time.Second+testTiming.FinishedGrace).Arg.(activities.ArtifactsInput); !art.NoProperties {
+		t.Errorf("artifacts from the row %+v, want no properties.json", art)
+	}
 	w.requireCallAt("ReportFailed", 0, 930*time.Second+testTiming.FinishedGrace)
 	if r := w.run(0); r.State != runFailed {
 		t.Errorf("TC run 0 is %s", r.State)

@@ -39,12 +39,43 @@ func resolutionFor(results int) resolution {
 	return resolveNothing
 }
 
-func resultName(results int) string {
-	names := []string{"SUCCESS", "WARNINGS", "FAILURE", "SKIPPED", "EXCEPTION", "RETRY", "CANCELLED"}
-	if results >= 0 && results < len(names) {
-		return names[results]
+// TC's reasons for a run the bridge reports as exception.
+const (
+	reasonMalformedPayload = "malformed-payload"
+	reasonWorkerShutdown   = "worker-shutdown"
+)
+
+// buildbotResults are Buildbot's result codes: their names, and the
+// Treeherder result a run that ended with each shows as (the README's
+// table of public/build-result.json).
+var buildbotResults = [...]struct{ name, treeherder string }{
+	signals.ResultSuccess:   {"SUCCESS", "success"},
+	signals.ResultWarnings:  {"WARNINGS", "testfailed"},
+	signals.ResultFailure:   {"FAILURE", "busted"},
+	signals.ResultSkipped:   {"SKIPPED", "skipped"},
+	signals.ResultException: {"EXCEPTION", "exception"},
+	signals.ResultRetry:     {"RETRY", "retry"},
+	signals.ResultCancelled: {"CANCELLED", "usercancel"},
+}
+
+// describeResult names a Buildbot result and gives its Treeherder result.
+// An interrupted request runs the task again whatever its code says (a
+// master shutdown ends the build CANCELLED, a collapse SKIPPED, and nobody
+// cancelled or skipped anything), so it shows as a retry, like RETRY.
+func describeResult(results int, interrupted bool) (name, treeherder string) {
+	name, treeherder = fmt.Sprintf("unknown result %d", results), "unknown"
+	if results >= 0 && results < len(buildbotResults) {
+		name, treeherder = buildbotResults[results].name, buildbotResults[results].treeherder
 	}
-	return fmt.Sprintf("unknown result %d", results)
+	if interrupted {
+		treeherder = "retry"
+	}
+	return name, treeherder
+}
+
+func resultName(results int) string {
+	name, _ := describeResult(results, false)
+	return name
 }
 
 // onFinished handles the build of our BuildRequest finishing: claim if the
@@ -54,6 +85,7 @@ func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error 
 		return nil
 	}
 	t.learnBuilder(ev.BuilderName)
+	countBuildResult(ctx, ev.Results)
 	t.s.BuildRunning = false
 	t.clearRowWatch()
 	art := &activities.ArtifactsInput{
@@ -63,11 +95,13 @@ func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error 
 		Expires:        t.s.Expires,
 		BuildRequestID: ev.BuildRequestID,
 		BuildID:        ev.BuildID,
+		BuildResult:    t.eventResult(ev),
 	}
 	if t.s.Phase == signals.PhaseCancelling {
 		// TC already ended the run: the artifacts still tell the user
 		// what happened, and no resolution call follows.
 		t.s.RequestComplete = true
+		art.BuildResult.Taskcluster = t.noResolution()
 		if err := t.createArtifacts(ctx, art); err != nil {
 			return err
 		}
@@ -103,6 +137,7 @@ func (t *task) interrupted(ctx workflow.Context, why string, art *activities.Art
 		t.end(signals.PhaseResolved)
 		return nil
 	}
+	markInterrupted(art, why)
 	return t.report(ctx, resolveInterrupted, art)
 }
 
@@ -117,8 +152,8 @@ func (t *task) clearRowWatch() {
 }
 
 // resolve reports a Buildbot result to TC for RunID. art is nil when the
-// result comes from the BuildRequest row (no finished event, so no
-// properties to attach).
+// result comes from the BuildRequest row of a workflow that began before
+// versionBuildResultArtifact.
 func (t *task) resolve(ctx workflow.Context, results int, art *activities.ArtifactsInput) error {
 	how := resolutionFor(results)
 	if how == resolveNothing {
@@ -181,6 +216,9 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 	}
 	if art != nil {
 		art.RunID = t.s.RunID
+		if art.BuildResult != nil {
+			art.BuildResult.Taskcluster = tcResolution(how)
+		}
 		if err := t.createArtifacts(ctx, art); err != nil {
 			return err
 		}
@@ -194,7 +232,7 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 		err = callNoResult(ctx, taskcluster, a.ReportFailed, t.ref())
 		t.noteAnswer(ctx, "reportFailed", err)
 	case resolveMalformed:
-		err = t.reportException(ctx, "malformed-payload")
+		err = t.reportException(ctx, reasonMalformedPayload)
 	case resolveRetry:
 		return t.retry(ctx, false)
 	case resolveInterrupted:
@@ -229,7 +267,7 @@ func (t *task) moveToNewerRun(ctx workflow.Context) (bool, error) {
 // retry run). Buildbot re-runs the same BuildRequest, which now carries the
 // new run; with fresh, the request is over and the new run gets its own.
 func (t *task) retry(ctx workflow.Context, fresh bool) error {
-	if err := t.reportException(ctx, "worker-shutdown"); err != nil {
+	if err := t.reportException(ctx, reasonWorkerShutdown); err != nil {
 		if refusal(err) == "" {
 			return err
 		}
@@ -269,7 +307,8 @@ func (t *task) reportException(ctx workflow.Context, reason string) error {
 	return err
 }
 
-// createArtifacts attaches public/properties.json and the log reference.
+// createArtifacts attaches public/properties.json, public/build-result.json
+// and the log reference.
 // A refusal is noted and does not hold the resolution back.
 func (t *task) createArtifacts(ctx workflow.Context, art *activities.ArtifactsInput) error {
 	art.RunID = t.s.RunID

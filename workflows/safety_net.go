@@ -41,7 +41,7 @@ func (t *task) readRow(ctx workflow.Context) error {
 //   - a build running that we heard nothing about: claim the run.
 func (t *task) onRow(ctx workflow.Context, row activities.BuildRequestState) error {
 	if row.Complete && row.Interrupted != "" && t.s.Phase != signals.PhaseCancelling && t.reruns(ctx) {
-		return t.interrupted(ctx, row.Interrupted, nil)
+		return t.interrupted(ctx, row.Interrupted, t.rowArtifacts(ctx, row.Results))
 	}
 	switch {
 	case row.Complete && row.ClaimedAt == 0:
@@ -71,8 +71,8 @@ func (t *task) rowGraceOver(ctx workflow.Context) bool {
 	return !t.s.RowCompleteSince.IsZero() && !workflow.Now(ctx).Before(t.s.RowCompleteSince.Add(t.timing.FinishedGrace))
 }
 
-// resolveFromRow resolves the run from the row's results, without the
-// properties artifact a finished event would have carried.
+// resolveFromRow resolves the run from the row's results, with only the
+// build-result artifact: the properties and log came with the finished event.
 func (t *task) resolveFromRow(ctx workflow.Context) error {
 	results := *t.s.RowResults
 	t.clearRowWatch()
@@ -81,5 +81,5 @@ func (t *task) resolveFromRow(ctx workflow.Context) error {
 		t.end(signals.PhaseResolved)
 		return nil
 	}
-	return t.resolve(ctx, results, nil)
+	return t.resolve(ctx, results, t.rowArtifacts(ctx, &results))
 }

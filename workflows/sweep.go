@@ -34,6 +34,7 @@ func SweepWorkflow(ctx workflow.Context, from activities.Watermark, interval sig
 			return err
 		}
 		signalCancelled(ctx, res.Cancelled)
+		countSweep(ctx, res)
 		// The activity owns the watermark's meaning (it re-reads a settling
 		// window), so its answer is taken as is.
 		from = res.Next

@@ -29,6 +29,7 @@ func TaskWorkflow(ctx workflow.Context, start signals.TaskStart, resume *ResumeS
 	work, _ := workflow.NewDisconnectedContext(ctx)
 	t.request = ctx
 	if resume == nil {
+		countTaskStarted(work)
 		var err error
 		if start.Adopt != nil {
 			err = t.adopt(work)
@@ -42,6 +43,7 @@ func TaskWorkflow(ctx workflow.Context, start signals.TaskStart, resume *ResumeS
 	if err := t.loop(work); err != nil {
 		return err
 	}
+	countTaskEnded(work, t.s.Phase)
 	t.dropLateSignals()
 	return t.closing()
 }

@@ -49,6 +49,10 @@ type ResumeState struct {
 	// CancelledByOperator: an operator cancelled the task (signal or cancel
 	// request); its lifecycle ends in PhaseCancelled.
 	CancelledByOperator bool `json:"cancelledByOperator,omitempty"`
+	// EndedBecause says why the run ended before its build did (TC's
+	// reason, or an operator's cancel): the build-result document of the
+	// CANCELLED finish that follows cannot name a call of its own.
+	EndedBecause string `json:"endedBecause,omitempty"`
 
 	// RowCompleteSince is when the safety net found the BuildRequest row
 	// complete with RowResults while no finished event had arrived.

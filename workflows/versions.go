@@ -14,4 +14,8 @@ const (
 	// collapsed into another) ends the run worker-shutdown and gives the
 	// next run a new request, instead of cancelling the task.
 	versionInterruptedReruns = "interrupted-request-reruns"
+	// versionBuildResultArtifact: a run resolved or rerun from its
+	// BuildRequest row (a lost finished event, an interrupted request)
+	// gets public/build-result.json, where it used to get no artifact.
+	versionBuildResultArtifact = "build-result-artifact"
 )

@@ -53,6 +53,9 @@ type Push struct {
 	// StateString is the build's last state ("build successful",
 	// "cancelled (Master Shutdown) ..."); see Interruption.
 	StateString string
+	// StartedAt and CompleteAt are the build's started_at and complete_at
+	// (Unix seconds), zero when the body has none.
+	StartedAt, CompleteAt int64
 }
 
 // maxPush bounds the body DecodePush reads; a build's properties are
@@ -72,6 +75,8 @@ type wirePush struct {
 	Properties     map[string][2]any `json:"properties"`
 	URL            string            `json:"url"`
 	StateString    string            `json:"state_string"`
+	StartedAt      *int64            `json:"started_at"`
+	CompleteAt     *int64            `json:"complete_at"`
 	Builder        *struct {
 		Name string `json:"name"`
 	} `json:"builder"`
@@ -118,6 +123,7 @@ func DecodePush(body []byte) (Push, error) {
 	switch {
 	case w.BuildID != nil:
 		p.BuildID, p.BuildNumber, p.MasterID = *w.BuildID, orZero(w.Number), orZero(w.MasterID)
+		p.StartedAt, p.CompleteAt = orZero(w.StartedAt), orZero(w.CompleteAt)
 		p.BuildRequestID = orZero(w.BuildRequestID)
 		if p.BuildID <= 0 || p.BuildRequestID <= 0 {
 			return Push{}, fmt.Errorf("buildbotrest: push of build %d names no build request", p.BuildID)

@@ -47,6 +47,12 @@ func TestDecodePushRealBodies(t *testing.T) {
 			if src := p.Properties["taskId"][1]; src != "Force Build Form" {
 				t.Fatalf("taskId source = %v", src)
 			}
+			if got := p.StartedAt > 0; got != tc.build {
+				t.Fatalf("started_at %d, want it set: %v", p.StartedAt, tc.build)
+			}
+			if got := p.CompleteAt > 0; got != (tc.kind == PushBuildFinished) {
+				t.Fatalf("complete_at %d on a %v push", p.CompleteAt, tc.kind)
+			}
 		})
 	}
 }

@@ -18,9 +18,9 @@ import (
 )
 
 // The services a deployment runs (issue 4): Temporal on PostgreSQL, its Web
-// UI and admin tools, RabbitMQ for Pulse, MySQL for the scheduler DB, and
-// the bridge's two processes.
-var wantServices = []string{"mysql", "postgresql", "rabbitmq", "starter", "temporal", "temporal-admin-tools", "temporal-ui", "worker"}
+// UI and admin tools, RabbitMQ for Pulse, MySQL for the scheduler DB, the
+// bridge's two processes, and Prometheus and Grafana (issue 13).
+var wantServices = []string{"grafana", "mysql", "postgresql", "prometheus", "rabbitmq", "starter", "temporal", "temporal-admin-tools", "temporal-ui", "worker"}
 
 func TestComposeServices(t *testing.T) {
 	p := mustLoadCompose(t)
@@ -48,6 +48,8 @@ func TestComposeServices(t *testing.T) {
 		"postgresql":           regexp.MustCompile(`^postgres:\d+`),
 		"rabbitmq":             regexp.MustCompile(`^rabbitmq:[\d.]+-management$`),
 		"mysql":                regexp.MustCompile(`^mysql:8`),
+		"prometheus":           regexp.MustCompile(`^prom/prometheus:v\d+\.\d+\.\d+$`),
+		"grafana":              regexp.MustCompile(`^grafana/grafana:\d+\.\d+\.\d+$`),
 	}
 	for name, re := range images {
 		if img := service(t, p, name).Image; !re.MatchString(img) {
@@ -92,6 +94,7 @@ func TestComposeStartOrder(t *testing.T) {
 		"temporal-admin-tools": {"temporal"},
 		"worker":               {"mysql", "temporal"},
 		"starter":              {"mysql", "rabbitmq", "temporal"},
+		"grafana":              {"prometheus"},
 	}
 	for _, name := range wantServices {
 		s := service(t, p, name)

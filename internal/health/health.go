@@ -10,16 +10,22 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bbbridge/buildbot-bridge/internal/metrics"
 )
 
 // Serve answers GET /healthz on addr: 200 "ok" once ready() holds, 503 with
-// notReady as the body before. stop shuts the server down.
+// notReady as the body before; and GET /metrics, the process's metrics for
+// Prometheus. stop shuts the server down.
 func Serve(addr, key string, ready func() bool, notReady string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s (%s): %w", addr, key, err)
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready() {
 			http.Error(w, notReady, http.StatusServiceUnavailable)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/bbbridge/buildbot-bridge/internal/metrics"
 )
 
 // Message is one delivery handed to a Handler.
@@ -366,6 +368,7 @@ func (ss *session) deliver(s Subscription, d amqp.Delivery, log *slog.Logger) {
 	err := ss.call(s, d)
 	switch {
 	case err == nil:
+		metrics.PulseMessages.WithLabelValues(s.Queue, "acked").Inc()
 		c.failures.Store(0)
 		if aerr := d.Ack(false); aerr != nil {
 			// The broker will deliver it again; handlers are idempotent.
@@ -381,6 +384,7 @@ func (ss *session) deliver(s Subscription, d amqp.Delivery, log *slog.Logger) {
 			c.requeueLater(ss.stop, d, log)
 			return
 		}
+		metrics.PulseMessages.WithLabelValues(s.Queue, "dead_lettered").Inc()
 		log.Error("pulse: poison message moved to the dead-letter queue",
 			"dead_letter_queue", c.opts.DeadLetterQueue, "reason", err)
 		if aerr := d.Ack(false); aerr != nil {
@@ -388,6 +392,7 @@ func (ss *session) deliver(s Subscription, d amqp.Delivery, log *slog.Logger) {
 		}
 	default:
 		c.failures.Add(1)
+		metrics.PulseMessages.WithLabelValues(s.Queue, "requeued").Inc()
 		log.Warn("pulse: handler failed; message will be redelivered", "err", err, "redelivered", d.Redelivered)
 		c.requeueLater(ss.stop, d, log)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
@@ -57,6 +58,10 @@ type FinishedEvent struct {
 	Properties map[string][2]any
 	// OmittedProperties names the properties whose values were replaced.
 	OmittedProperties []string
+	// StartedAt and FinishedAt are payload.build.times, zero when absent
+	// or unreadable: they only inform public/build-result.json, so a
+	// message is never refused for them.
+	StartedAt, FinishedAt time.Time
 }
 
 // Signal is the build-finished signal for one BuildRequest of the build.
@@ -71,6 +76,8 @@ func (e FinishedEvent) Signal(taskID string, brid int64) signals.BuildFinished {
 		Results:        e.Results,
 		Properties:     e.Properties,
 		LogURL:         e.LogURL,
+		StartedAt:      e.StartedAt,
+		FinishedAt:     e.FinishedAt,
 	}
 }
 
@@ -82,6 +89,7 @@ type bbMessage struct {
 			Number      *int              `json:"number"`
 			Results     *int              `json:"results"`
 			Properties  []json.RawMessage `json:"properties"`
+			Times       json.RawMessage   `json:"times"`
 		} `json:"build"`
 		RequestIDs *[]int64 `json:"request_ids"`
 	} `json:"payload"`
@@ -103,6 +111,7 @@ type buildCommon struct {
 	master      string
 	results     *int
 	props       []property
+	times       json.RawMessage
 }
 
 func decodeBuild(kind string, body []byte) (bbMessage, buildCommon, error) {
@@ -136,6 +145,7 @@ func decodeBuild(kind string, body []byte) (bbMessage, buildCommon, error) {
 		master:      *m.Meta.MasterName,
 		results:     b.Results,
 		props:       props,
+		times:       b.Times,
 	}, nil
 }
 
@@ -241,6 +251,7 @@ func DecodeLogUploaded(body []byte) (FinishedEvent, error) {
 		e.Properties[p.Name] = [2]any{p.Value, p.Source}
 	}
 	e.OmittedProperties = limitProperties(e.Properties, MaxPropertiesBytes)
+	e.StartedAt, e.FinishedAt = buildTimes(c.times)
 	rp, ok := findProperty(c.props, "request_ids")
 	if !ok {
 		return FinishedEvent{}, fmt.Errorf("pulsemsg: %s: request_ids property missing", kind)
@@ -264,6 +275,35 @@ func DecodeLogUploaded(body []byte) (FinishedEvent, error) {
 		e.LogURL = s
 	}
 	return e, nil
+}
+
+// pulseTime is how PulseStatus's transform_times writes a build's times.
+const pulseTime = "2006-01-02T15:04:05-0700"
+
+// buildTimes reads payload.build.times, [start, end]: strings as
+// PulseStatus writes them, or epoch seconds as BuildStatus.asDict has them
+// before that transform. Anything else is taken as unknown.
+func buildTimes(raw json.RawMessage) (start, end time.Time) {
+	var times []any
+	if json.Unmarshal(raw, &times) != nil || len(times) != 2 {
+		return time.Time{}, time.Time{}
+	}
+	at := func(v any) time.Time {
+		switch v := v.(type) {
+		case string:
+			for _, layout := range []string{pulseTime, time.RFC3339} {
+				if t, err := time.Parse(layout, v); err == nil {
+					return t.UTC()
+				}
+			}
+		case float64:
+			if v > 0 {
+				return time.UnixMilli(int64(v * 1000)).UTC()
+			}
+		}
+		return time.Time{}
+	}
+	return at(times[0]), at(times[1])
 }
 
 // int64s reads a property value decoded with UseNumber as a list of integers.

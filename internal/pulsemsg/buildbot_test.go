@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/pulsemsg"
 	"github.com/bbbridge/buildbot-bridge/signals"
@@ -232,6 +233,40 @@ func TestDecodeLogUploaded(t *testing.T) {
 	if sig.EventID != "finished:4711:"+master1+":42" || sig.Results != 2 || sig.LogURL != wantLog ||
 		sig.BuildRequestID != 4711 || sig.TaskID != "fN1SbArXTPSVFNUvaOlinQ" || len(sig.Properties) != 7 {
 		t.Errorf("signal %+v", sig)
+	}
+	// payload.build.times, for public/build-result.json.
+	start, end := time.Date(2017, 10, 3, 16, 11, 16, 0, time.UTC), time.Date(2017, 10, 3, 17, 2, 40, 0, time.UTC)
+	if !sig.StartedAt.Equal(start) || !sig.FinishedAt.Equal(end) {
+		t.Errorf("signal's build times %s – %s, want %s – %s", sig.StartedAt, sig.FinishedAt, start, end)
+	}
+}
+
+// The build's times only inform an artifact: missing or unreadable ones
+// are unknown, never a reason to refuse the message.
+func TestDecodeLogUploadedBuildTimes(t *testing.T) {
+	for _, tc := range []struct {
+		times      string
+		start, end time.Time
+	}{
+		{`["2017-10-03T18:11:16+0200", "2017-10-03T17:02:40+0000"]`,
+			time.Date(2017, 10, 3, 16, 11, 16, 0, time.UTC), time.Date(2017, 10, 3, 17, 2, 40, 0, time.UTC)},
+		{`[1507047076.5, 1507050160]`,
+			time.Date(2017, 10, 3, 16, 11, 16, 500e6, time.UTC), time.Date(2017, 10, 3, 17, 2, 40, 0, time.UTC)},
+		{`["2017-10-03T16:11:16+0000", null]`, time.Date(2017, 10, 3, 16, 11, 16, 0, time.UTC), time.Time{}},
+		{`null`, time.Time{}, time.Time{}},
+		{`"yesterday"`, time.Time{}, time.Time{}},
+		{`["soon", {}]`, time.Time{}, time.Time{}},
+	} {
+		body := `{"payload":{"build":{"builderName":"b","number":3,"results":0,"times":` + tc.times + `,"properties":[
+			["request_ids",[5],"postrun.py"]]}},"_meta":{"master_name":"m"}}`
+		got, err := pulsemsg.DecodeLogUploaded([]byte(body))
+		if err != nil {
+			t.Errorf("times %s: %v", tc.times, err)
+			continue
+		}
+		if !got.StartedAt.Equal(tc.start) || !got.FinishedAt.Equal(tc.end) {
+			t.Errorf("times %s read as %s – %s, want %s – %s", tc.times, got.StartedAt, got.FinishedAt, tc.start, tc.end)
+		}
 	}
 }
 

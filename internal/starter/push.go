@@ -8,11 +8,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/buildbotrest"
+	"github.com/bbbridge/buildbot-bridge/internal/metrics"
 	"github.com/bbbridge/buildbot-bridge/internal/pulsemsg"
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
+
+// pushDelivered is handlePush's note that a signal went out.
+const pushDelivered = "delivered"
 
 // PushPath is where a modern Buildbot master's reporter (contrib/buildbot's
 // bridge_reporter) posts its events.
@@ -54,6 +59,7 @@ func (r *Router) PushHandler(opts PushOptions) http.Handler {
 		}
 		_, password, ok := req.BasicAuth()
 		if !ok || opts.Password == "" || subtle.ConstantTimeCompare([]byte(password), []byte(opts.Password)) != 1 {
+			metrics.Pushes.WithLabelValues("unknown", "unauthorized").Inc()
 			r.log.Warn("starter: push refused: wrong or missing credentials", "remote", req.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Basic realm="buildbot-bridge"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -63,22 +69,26 @@ func (r *Router) PushHandler(opts PushOptions) http.Handler {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
+			metrics.Pushes.WithLabelValues("unknown", "too_large").Inc()
 			r.log.Warn("starter: push refused: too large; the task will be resolved from Buildbot's REST API",
 				"remote", req.RemoteAddr, "limit_bytes", opts.MaxBytes)
 			http.Error(w, fmt.Sprintf("body over %d bytes", opts.MaxBytes), http.StatusRequestEntityTooLarge)
 			return
 		case err != nil:
+			metrics.Pushes.WithLabelValues("unknown", "bad_request").Inc()
 			http.Error(w, "cannot read the body", http.StatusBadRequest)
 			return
 		}
 		push, err := buildbotrest.DecodePush(body)
 		if err != nil {
+			metrics.Pushes.WithLabelValues("unknown", "bad_request").Inc()
 			r.log.Warn("starter: push ignored: not a Buildbot event the bridge can read", "remote", req.RemoteAddr,
 				"bytes", len(body), "err", err)
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		status, msg := r.handlePush(req.Context(), push, opts)
+		metrics.Pushes.WithLabelValues(pushEvent(push.Kind), pushOutcome(status, msg)).Inc()
 		if status >= 300 {
 			http.Error(w, msg, status)
 			return
@@ -133,6 +143,8 @@ func (r *Router) handlePush(ctx context.Context, p buildbotrest.Push, opts PushO
 			Properties:     p.Properties,
 			BuildID:        p.BuildID,
 			Interrupted:    buildbotrest.Interruption(p.Results, p.StateString, 1),
+			StartedAt:      unixTime(p.StartedAt),
+			FinishedAt:     unixTime(p.CompleteAt),
 		}
 	case buildbotrest.PushRequestCancelled:
 		name = signals.BuildRequestCancelledName
@@ -153,7 +165,7 @@ func (r *Router) handlePush(ctx context.Context, p buildbotrest.Push, opts PushO
 	switch {
 	case err == nil:
 		log.Info("starter: " + name + " delivered")
-		return http.StatusOK, ""
+		return http.StatusOK, pushDelivered
 	case isNotFound(err):
 		log.Info("starter: " + name + " ignored: no open workflow carries the task (unknown to this bridge, or over)")
 		return http.StatusOK, ""
@@ -163,6 +175,14 @@ func (r *Router) handlePush(ctx context.Context, p buildbotrest.Push, opts PushO
 	}
 }
 
+// unixTime is a push's Unix seconds as a time, zero when the push had none.
+func unixTime(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
 // masterName names the master in event ids and in the workflow's history:
 // the host of the build's URL, else the master's id.
 func masterName(p buildbotrest.Push) string {
@@ -170,4 +190,29 @@ func masterName(p buildbotrest.Push) string {
 		return u.Host
 	}
 	return fmt.Sprintf("master-%d", p.MasterID)
+}
+
+// pushEvent is a push's kind as a metric label.
+func pushEvent(k buildbotrest.PushKind) string {
+	switch k {
+	case buildbotrest.PushBuildStarted:
+		return "build_started"
+	case buildbotrest.PushBuildFinished:
+		return "build_finished"
+	case buildbotrest.PushRequestCancelled:
+		return "request_cancelled"
+	}
+	return "other"
+}
+
+// pushOutcome tells a signal delivered from a push acknowledged with
+// nothing to do (msg is then empty and handlePush says why in its log).
+func pushOutcome(status int, delivered string) string {
+	switch {
+	case status >= 300:
+		return "not_delivered"
+	case delivered == pushDelivered:
+		return "delivered"
+	}
+	return "ignored"
 }

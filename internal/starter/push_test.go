@@ -80,6 +80,11 @@ func TestPushSignalsTheTask(t *testing.T) {
 			if v := s.Properties["taskId"]; v[0] != "T-success" {
 				t.Errorf("properties carry taskId %v", v)
 			}
+			// The body's started_at 1796217351 and complete_at 1796217356,
+			// for public/build-result.json.
+			if !s.StartedAt.Equal(time.Unix(1796217351, 0)) || !s.FinishedAt.Equal(time.Unix(1796217356, 0)) {
+				t.Errorf("build-finished times %s – %s, want the build's started_at and complete_at", s.StartedAt, s.FinishedAt)
+			}
 		}},
 		{"build-finished-failure", "T-failure", signals.BuildFinishedName, func(t *testing.T, arg any) {
 			if s := arg.(signals.BuildFinished); s.Results != signals.ResultFailure {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/bbbridge/buildbot-bridge/internal/metrics"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
@@ -20,19 +21,35 @@ func (r *Router) signalWithStart(ctx context.Context, name string, sig any, star
 	ctx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
 	defer cancel()
 	id := signals.TaskWorkflowID(start.TaskID)
-	return r.tc.SignalWithStartWorkflow(ctx, id, name, sig, client.StartWorkflowOptions{
+	run, err := r.tc.SignalWithStartWorkflow(ctx, id, name, sig, client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                r.opts.TaskQueue,
 		WorkflowIDReusePolicy:    reuse,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 	}, signals.TaskWorkflowType, start, nil)
+	countSignal(name, err)
+	return run, err
 }
 
 // signal signals the task's current workflow run.
 func (r *Router) signal(ctx context.Context, taskID, name string, sig any) error {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.CallTimeout)
 	defer cancel()
-	return r.tc.SignalWorkflow(ctx, signals.TaskWorkflowID(taskID), "", name, sig)
+	err := r.tc.SignalWorkflow(ctx, signals.TaskWorkflowID(taskID), "", name, sig)
+	countSignal(name, err)
+	return err
+}
+
+func countSignal(name string, err error) {
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case isNotFound(err), isAlreadyStarted(err):
+		outcome = "no_workflow"
+	default:
+		outcome = "error"
+	}
+	metrics.Signals.WithLabelValues(name, outcome).Inc()
 }
 
 func isNotFound(err error) bool {

@@ -12,6 +12,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/interceptor"
+
+	"github.com/bbbridge/buildbot-bridge/internal/metrics"
 )
 
 // DefaultDialTimeout bounds Dial when ctx has no deadline, so a process
@@ -65,9 +67,10 @@ func clientOptions(o Options, logger *slog.Logger) client.Options {
 	}
 	sdkLog := newSDKLogger(logger)
 	return client.Options{
-		HostPort:  o.Address,
-		Namespace: o.Namespace,
-		Logger:    sdkLog,
+		HostPort:       o.Address,
+		Namespace:      o.Namespace,
+		Logger:         sdkLog,
+		MetricsHandler: metrics.SDKHandler(logger),
 		// Also the worker interceptor that lets the logger name a failing
 		// local activity (sdklog.go); workers made from the client use it.
 		Interceptors: []interceptor.ClientInterceptor{sdkLog.retries},
