@@ -36,10 +36,13 @@ type Result struct {
 
 	HistoryMean float64
 	HistoryMax  int
-	TCCalls     float64 // per task, createTask excluded
-	BridgeSQL   SQLCounts
-	Worker      ProcStats
-	Starter     ProcStats
+	// Actions are Temporal Cloud's billable Actions of all the tasks'
+	// histories; divide by Tasks for one lifecycle.
+	Actions   Actions
+	TCCalls   float64 // per task, createTask excluded
+	BridgeSQL SQLCounts
+	Worker    ProcStats
+	Starter   ProcStats
 	// BenchCPU is the CPU time of this process — the embedded Temporal
 	// server, the stand-ins and the measuring — while the tasks ran.
 	BenchCPU time.Duration
@@ -112,7 +115,7 @@ func (d *deployment) measureBridge(ctx context.Context, res *Result, q *tcfake.Q
 	res.TCCalls = float64(total) / float64(len(ids))
 	res.Lifecycles = sustainedRate(resolved)
 	res.BRRate = sustainedRate(brSeen)
-	res.HistoryMean, res.HistoryMax = historyLengths(ctx, tc, ids, &res.Problems)
+	res.HistoryMean, res.HistoryMax, res.Actions = historyLengths(ctx, tc, ids, &res.Problems)
 }
 
 // warmup is how many tasks, in creation order, count as warm-up.
@@ -134,10 +137,12 @@ func sustainedRate(ts []time.Time) float64 {
 }
 
 // historyLengths counts every event of each task's workflow, over all its
-// runs (following ContinueAsNew back to the first).
-func historyLengths(ctx context.Context, tc client.Client, ids []string, problems *[]string) (float64, int) {
+// runs (following ContinueAsNew back to the first), and their billable
+// Actions.
+func historyLengths(ctx context.Context, tc client.Client, ids []string, problems *[]string) (float64, int, Actions) {
 	var mu sync.Mutex
 	var sum, maxN int
+	var actions Actions
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for range 4 {
@@ -145,8 +150,9 @@ func historyLengths(ctx context.Context, tc client.Client, ids []string, problem
 		go func() {
 			defer wg.Done()
 			for id := range work {
-				n, err := historyLength(ctx, tc, "task-"+id)
+				n, a, err := historyLength(ctx, tc, "task-"+id)
 				mu.Lock()
+				actions.Add(a)
 				if err != nil {
 					*problems = append(*problems, fmt.Sprintf("history of task-%s: %v", id, err))
 				}
@@ -161,28 +167,32 @@ func historyLengths(ctx context.Context, tc client.Client, ids []string, problem
 	}
 	close(work)
 	wg.Wait()
-	return float64(sum) / float64(len(ids)), maxN
+	return float64(sum) / float64(len(ids)), maxN, actions
 }
 
-func historyLength(ctx context.Context, tc client.Client, workflowID string) (int, error) {
+func historyLength(ctx context.Context, tc client.Client, workflowID string) (int, Actions, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	n, runID := 0, ""
+	var actions Actions
 	for {
 		it := tc.GetWorkflowHistory(ctx, workflowID, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		prev := ""
+		var run actionCounter
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {
-				return n, err
+				return n, actions, err
 			}
 			if a := ev.GetWorkflowExecutionStartedEventAttributes(); a != nil {
 				prev = a.GetContinuedExecutionRunId()
 			}
+			run.add(ev)
 			n++
 		}
+		actions.Add(run.Actions)
 		if prev == "" {
-			return n, nil
+			return n, actions, nil
 		}
 		runID = prev
 	}

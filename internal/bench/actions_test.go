@@ -1,0 +1,34 @@
+package bench
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+)
+
+// The counting on a first-time-success lifecycle recorded by the e2e
+// suite (the replay test's history): one start, task-pending +
+// build-started + build-finished, five timers, three search-attribute
+// upserts (the first with all four attributes, then TaskState twice), and
+// local activities in five workflow tasks (ten markers in all).
+func TestCountActionsOnARecordedLifecycle(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "workflows", "testdata", "history_success.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := client.HistoryFromJSON(bytes.NewReader(data), client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := CountActions(h.GetEvents())
+	want := Actions{WorkflowStarts: 1, Signals: 3, Timers: 5, Upserts: 3, LocalActivityWTs: 5, MemoUpdatesUnbill: 1}
+	if got != want {
+		t.Errorf("actions %+v\nwant    %+v", got, want)
+	}
+	if got.Total() != 17 {
+		t.Errorf("total %d, want 17", got.Total())
+	}
+}
