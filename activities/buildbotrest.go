@@ -235,20 +235,21 @@ func (b *buildbotREST) Cancelled(ctx context.Context, from Watermark, limit int)
 	if err != nil {
 		return nil, Watermark{}, restError("read cancelled buildrequests", err)
 	}
-	seen := make(map[int64]bool, len(from.Seen))
+	// A request's complete_at never changes, so a request seen before is
+	// kept or dropped below exactly as it was then.
+	prev := make(map[int64]bool, len(from.Seen))
 	for _, s := range from.Seen {
-		seen[s.ID] = true
+		prev[s.ID] = true
 	}
 	next := Watermark{CompleteAt: from.CompleteAt, BuildRequestID: from.BuildRequestID}
 	var out []CancelledRequest
 	for _, r := range reqs {
 		next.CompleteAt = max(next.CompleteAt, r.CompleteAt)
 		next.BuildRequestID = max(next.BuildRequestID, r.ID)
-		if seen[r.ID] {
+		if prev[r.ID] {
 			continue
 		}
-		seen[r.ID] = true
-		taskID := propertyString(r.Properties, "taskId")
+		taskID := buildbotrest.TaskID(r.Properties)
 		if taskID == "" {
 			continue
 		}
@@ -263,26 +264,18 @@ func (b *buildbotREST) Cancelled(ctx context.Context, from Watermark, limit int)
 		}
 	}
 	// Keep only what the next pass re-reads.
+	reread := func(completeAt int64) bool { return completeAt >= next.CompleteAt-cancelledSettle }
 	for _, s := range from.Seen {
-		if s.CompleteAt >= next.CompleteAt-cancelledSettle {
+		if reread(s.CompleteAt) {
 			next.Seen = append(next.Seen, s)
 		}
 	}
 	for _, r := range reqs {
-		if r.CompleteAt >= next.CompleteAt-cancelledSettle && !slices.ContainsFunc(next.Seen, func(s SeenRequest) bool { return s.ID == r.ID }) {
+		if reread(r.CompleteAt) && !prev[r.ID] {
 			next.Seen = append(next.Seen, SeenRequest{ID: r.ID, CompleteAt: r.CompleteAt})
 		}
 	}
 	return out, next, nil
-}
-
-func propertyString(props map[string][2]any, name string) string {
-	v, ok := props[name]
-	if !ok {
-		return ""
-	}
-	s, _ := v[0].(string)
-	return s
 }
 
 // References link the run to the build's page and to the raw text of each

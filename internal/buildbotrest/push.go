@@ -114,9 +114,7 @@ func DecodePush(body []byte) (Push, error) {
 	if w.Builder != nil {
 		p.BuilderName = w.Builder.Name
 	}
-	if v, ok := w.Properties["taskId"]; ok {
-		p.TaskID, _ = v[0].(string)
-	}
+	p.TaskID = TaskID(w.Properties)
 	if w.Complete == nil {
 		return Push{}, errors.New("buildbotrest: push body has no complete field")
 	}
@@ -155,4 +153,12 @@ func DecodePush(body []byte) (Push, error) {
 		return Push{}, errors.New("buildbotrest: push body is neither a build (no buildid) nor a build request (no buildrequest)")
 	}
 	return p, nil
+}
+
+// TaskID is the taskId property of a build or request ({name: [value,
+// source]}), "" when it has none or it is not a string: the one way the
+// bridge tells its own requests and builds from others.
+func TaskID(props map[string][2]any) string {
+	id, _ := props["taskId"][0].(string)
+	return id
 }

@@ -56,11 +56,6 @@ func taskOfRequest(api *buildbotrest.Client) func(ctx context.Context, brid int6
 		if err != nil {
 			return "", err
 		}
-		v, ok := br.Properties["taskId"]
-		if !ok {
-			return "", nil
-		}
-		id, _ := v[0].(string)
-		return id, nil
+		return buildbotrest.TaskID(br.Properties), nil
 	}
 }
