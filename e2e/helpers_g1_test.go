@@ -319,9 +319,10 @@ func g1SignalCount(h *historypb.History, name string) int {
 }
 
 // g1ReplayAndRecord replays a recorded history against today's workflow
-// code, as workflows/replay_test.go does in CI, and with BBB_RECORD_HISTORY=1
-// writes it to workflows/testdata/<file> in the format of `temporal workflow
-// show --output json`.
+// code, as workflows/replay_test.go does in CI, and with
+// BBB_RECORD_HISTORY=<release> writes it to
+// workflows/testdata/histories/<release>/<file> in the format of `temporal
+// workflow show --output json`.
 func g1ReplayAndRecord(e *env, h *historypb.History, file string) {
 	e.t.Helper()
 	r := worker.NewWorkflowReplayer()
@@ -330,14 +331,18 @@ func g1ReplayAndRecord(e *env, h *historypb.History, file string) {
 		e.t.Errorf("the history of this run does not replay: %v", err)
 		return
 	}
-	if os.Getenv("BBB_RECORD_HISTORY") != "1" {
+	release := os.Getenv("BBB_RECORD_HISTORY")
+	if release == "" {
 		return
+	}
+	if filepath.Base(release) != release || release == "." || release == ".." {
+		e.t.Fatalf("BBB_RECORD_HISTORY=%q: a release name, not a path", release)
 	}
 	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	path := filepath.Join("..", "workflows", "testdata", file)
+	path := filepath.Join("..", "workflows", "testdata", "histories", release, file)
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		e.t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func TestBuildbotResultResolvesTheRun(t *testing.T) {
 		state, reason, resolver string
 		history                 string
 	}{
-		{bbsim.SUCCESS, "linux64 mozilla-release build", 6 * time.Second, "completed", "completed", "reportCompleted", "history_success.json"},
+		{bbsim.SUCCESS, "linux64 mozilla-release build", 6 * time.Second, "completed", "completed", "reportCompleted", "success.json"},
 		{bbsim.WARNINGS, "linux64 mozilla-release test mochitest-1", 500 * time.Millisecond, "failed", "failed", "reportFailed", ""},
 		{bbsim.FAILURE, "linux64 mozilla-release test xpcshell", 500 * time.Millisecond, "failed", "failed", "reportFailed", ""},
 		{bbsim.EXCEPTION, "linux64 mozilla-release l10n", 500 * time.Millisecond, "exception", "malformed-payload", "reportException", ""},

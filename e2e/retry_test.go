@@ -74,5 +74,5 @@ func TestRetryRebuildsTheSameBuildRequestForANewRun(t *testing.T) {
 	expectBuildResult(e, taskID, 1, wantBuildResult{result: "SUCCESS", treeherder: "success", call: "reportCompleted",
 		source: "finished event", brid: brids[0]})
 
-	g1ReplayAndRecord(e, g1History(e, taskID, ""), "history_retry.json")
+	g1ReplayAndRecord(e, g1History(e, taskID, ""), "retry.json")
 }

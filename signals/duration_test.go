@@ -9,7 +9,7 @@ import (
 )
 
 // The form every workflow started before durations were written as strings
-// carries in its history (taken from workflows/testdata/history_success.json).
+// carries in its history (taken from workflows/testdata/histories/2026-11-23/success.json).
 const numericStart = `{"taskId":"eSWDpGOOTB-u9d8jDQq51g","timing":{"reclaimLead":300000000000,"finishedGrace":5000000000,"checkInterval":1000000000}}`
 
 func TestTaskStartWithNumericDurationsDecodesAsBefore(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // upserts (the first with all four attributes, then TaskState twice), and
 // local activities in five workflow tasks (ten markers in all).
 func TestCountActionsOnARecordedLifecycle(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "workflows", "testdata", "history_success.json"))
+	data, err := os.ReadFile(filepath.Join("..", "..", "workflows", "testdata", "histories", "2026-11-23", "success.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,15 @@ import (
 // search attributes exist (the worker is not ready before); start the sweep
 // workflow if it is not running; poll until ctx ends, then drain.
 func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	return RunWorkerWith(ctx, cfg, log, WorkerExtras{})
+}
+
+// RunWorkerWith is RunWorker with extras.
+func RunWorkerWith(ctx context.Context, cfg *config.Config, log *slog.Logger, extra WorkerExtras) error {
+	deployment, err := deploymentOptions(cfg.Temporal)
+	if err != nil {
+		return err
+	}
 	db, tc, closeAll, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -49,7 +58,7 @@ func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		return err
 	}
 
-	w := newWorker(tc, cfg, acts)
+	w := newWorker(tc, cfg, acts, deployment, extra)
 	var polling atomic.Bool
 	stopHealth, err := health.Serve(cfg.Worker.Listen, "worker.listen", polling.Load, "not polling yet", log)
 	if err != nil {
@@ -61,7 +70,11 @@ func RunWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 	polling.Store(true)
 	log.Info("worker polling", "taskQueue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace,
-		"workerGroup", cfg.ClaimWorkerGroup(), "workerId", cfg.ClaimWorkerID())
+		"workerGroup", cfg.ClaimWorkerGroup(), "workerId", cfg.ClaimWorkerID(),
+		"deployment", deployment.Version.DeploymentName, "buildId", deployment.Version.BuildID)
+	if deployment.UseVersioning {
+		go promoteIfFirst(ctx, tc, deployment.Version, log)
+	}
 	<-ctx.Done()
 	log.Info("stopping: waiting for running activities")
 	w.Stop()

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -18,9 +19,15 @@ import (
 // retry policy.
 const stopTimeout = 30 * time.Second
 
+// WorkerExtras are what a test adds to a worker to stand in for code that
+// is not the bridge's: the upgrade test's later release.
+type WorkerExtras struct {
+	Interceptors []interceptor.WorkerInterceptor
+}
+
 // newWorker registers the workflows under the type names everyone starts
 // them by, and the activities under their method names.
-func newWorker(c client.Client, cfg *config.Config, acts *activities.Activities) worker.Worker {
+func newWorker(c client.Client, cfg *config.Config, acts *activities.Activities, deployment worker.DeploymentOptions, extra WorkerExtras) worker.Worker {
 	if cfg.Worker.StickyCacheSize > 0 {
 		// Process-wide, and read when the first worker starts.
 		worker.SetStickyWorkflowCacheSize(cfg.Worker.StickyCacheSize)
@@ -33,6 +40,8 @@ func newWorker(c client.Client, cfg *config.Config, acts *activities.Activities)
 		// Every activity runs as a local activity: activity-task pollers
 		// would only keep idle long polls open against the server.
 		LocalActivityWorkerOnly: true,
+		DeploymentOptions:       deployment,
+		Interceptors:            extra.Interceptors,
 	})
 	w.RegisterWorkflowWithOptions(workflows.TaskWorkflow, workflow.RegisterOptions{Name: signals.TaskWorkflowType})
 	w.RegisterWorkflowWithOptions(workflows.SweepWorkflow, workflow.RegisterOptions{Name: signals.SweepWorkflowType})

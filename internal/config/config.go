@@ -25,6 +25,7 @@ const (
 	DefaultTemporalAddress        = "127.0.0.1:7233"
 	DefaultTemporalNamespace      = "default"
 	DefaultTemporalTaskQueue      = "buildbot-bridge"
+	DefaultDeploymentName         = "buildbot-bridge"
 	DefaultAllowedBuildersRefresh = 300 * time.Second
 	DefaultReclaimLead            = 300 * time.Second
 	DefaultFinishedGrace          = 600 * time.Second
@@ -200,7 +201,22 @@ type Temporal struct {
 	// GrpcCompression is temporal.grpc_compression: CompressionNone or
 	// CompressionGzip.
 	GrpcCompression string
+	// Versioning is temporal.versioning: VersioningAutoUpgrade (the worker
+	// is a version of DeploymentName) or VersioningOff (unversioned).
+	Versioning string
+	// DeploymentName is temporal.deployment_name: the Worker Deployment
+	// the worker is a version of.
+	DeploymentName string
+	// BuildID is temporal.build_id: this worker's version within the
+	// deployment. Empty: the worker derives it from its binary.
+	BuildID string
 }
+
+// temporal.versioning values.
+const (
+	VersioningAutoUpgrade = "auto-upgrade"
+	VersioningOff         = "off"
+)
 
 // temporal.grpc_compression values.
 const (

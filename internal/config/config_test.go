@@ -47,7 +47,8 @@ func TestOriginalSampleLoads(t *testing.T) {
 		t.Errorf("bblistener.pulse_exchange = %q, reflector.interval = %v", c.BBListener.PulseExchange, c.Reflector.Interval)
 	}
 	// New keys take their defaults.
-	if c.Temporal != (config.Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "buildbot-bridge", GrpcCompression: "none"}) {
+	if c.Temporal != (config.Temporal{Address: "127.0.0.1:7233", Namespace: "default", TaskQueue: "buildbot-bridge", GrpcCompression: "none",
+		Versioning: "auto-upgrade", DeploymentName: "buildbot-bridge"}) {
 		t.Errorf("temporal = %+v", c.Temporal)
 	}
 	if c.Reclaim.Lead != 300*time.Second || c.FinishedGrace != 600*time.Second || c.AllowedBuildersRefresh != 300*time.Second {
@@ -310,6 +311,8 @@ func TestCustomValues(t *testing.T) {
 		"temporal.namespace":                     "releng",
 		"temporal.task_queue":                    "bbb-staging",
 		"temporal.grpc_compression":              "gzip",
+		"temporal.deployment_name":               "bbb-staging",
+		"temporal.build_id":                      "2026.12.02-1",
 		"worker.listen":                          ":9500",
 		"worker.workflow_task_pollers":           8,
 		"worker.max_concurrent_workflow_tasks":   50,
@@ -329,7 +332,8 @@ func TestCustomValues(t *testing.T) {
 		c.FinishedGrace != 10*time.Second || c.AllowedBuildersRefresh != 30*time.Second {
 		t.Errorf("timing = %v %v %v %v", c.Reflector.Interval, c.Reclaim.Lead, c.FinishedGrace, c.AllowedBuildersRefresh)
 	}
-	if c.Temporal != (config.Temporal{Address: "temporal.example.com:7233", Namespace: "releng", TaskQueue: "bbb-staging", GrpcCompression: "gzip"}) {
+	if c.Temporal != (config.Temporal{Address: "temporal.example.com:7233", Namespace: "releng", TaskQueue: "bbb-staging", GrpcCompression: "gzip",
+		Versioning: "auto-upgrade", DeploymentName: "bbb-staging", BuildID: "2026.12.02-1"}) {
 		t.Errorf("temporal = %+v", c.Temporal)
 	}
 	if c.Worker.Listen != ":9500" || c.Starter.Listen != "127.0.0.1:9501" || c.BBListener.PulseExchange != "exchange/build-staging" {
@@ -371,5 +375,15 @@ func TestBuildbotDBIgnoredParamsWarned(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "query parameter use_unicode has no effect") {
 		t.Errorf("no warning about use_unicode; log:\n%s", logs)
+	}
+}
+
+func TestVersioningOff(t *testing.T) {
+	c, _, err := parse(t, baseConfig(), noEnv, map[string]any{"temporal.versioning": "off"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Temporal.Versioning != config.VersioningOff || c.Temporal.BuildID != "" {
+		t.Errorf("temporal = %+v, want versioning off", c.Temporal)
 	}
 }

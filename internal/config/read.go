@@ -47,7 +47,7 @@ func (r reader) read(top *object) (*Config, error) {
 		{"", "tclistener", []string{"pulse_exchange_basename", "worker_type", "provisioner_id", "logfile"}},
 		{"", "bblistener", []string{"pulse_exchange", "tc_worker_group", "tc_worker_id", "logfile"}},
 		{"", "reflector", []string{"interval", "logfile"}},
-		{"", "temporal", []string{"address", "namespace", "task_queue", "tls", "grpc_compression"}},
+		{"", "temporal", []string{"address", "namespace", "task_queue", "tls", "grpc_compression", "versioning", "deployment_name", "build_id"}},
 		{"temporal", "tls", []string{"ca_file", "cert_file", "key_file", "server_name"}},
 		{"", "pulse_tls", []string{"ca_file", "cert_file", "key_file"}},
 		{"", "reclaim", []string{"lead_seconds"}},
@@ -230,6 +230,9 @@ func (r reader) read(top *object) (*Config, error) {
 	}
 	if c := c.Temporal.GrpcCompression; c != CompressionNone && c != CompressionGzip {
 		return nil, fmt.Errorf("config: temporal.grpc_compression: %q is not %q or %q", c, CompressionNone, CompressionGzip)
+	}
+	if err := readVersioning(temporal, &c.Temporal); err != nil {
+		return nil, err
 	}
 
 	// Listen addresses.
