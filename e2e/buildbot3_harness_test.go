@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/buildbotrest"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv/buildbot3"
 )
@@ -18,69 +18,63 @@ import (
 const pushPassword = "e2e-push-secret-4Hq8"
 
 // startBuildbot3 starts a real modern Buildbot master and worker whose
-// reporter pushes to the starter, and configures the bridge's buildbot
+// reporter pushes to the starter, and returns the bridge's buildbot
 // section for them.
-func (e *env) startBuildbot3(o buildbot3.Options, backend map[string]any) {
+func (e *env) startBuildbot3(o buildbot3.Options) map[string]any {
 	t := e.t
 	listen := freeAddr(t)
 	o.PushURL = "http://" + listen + starter.PushPath
 	o.PushPassword = pushPassword
 	e.master = buildbot3.Start(t, o)
-	section := map[string]any{
-		"api_url":         e.master.APIURL(),
-		"force_scheduler": "taskcluster",
-		"events_listen":   listen,
-		"events_password": pushPassword,
-	}
-	var err error
+	backend := localdeploy.BackendREST(e.master.APIURL(), buildbot3.BridgeScheduler, listen, pushPassword)
 	cfg := buildbotrest.Config{APIURL: e.master.APIURL(), CallTimeout: 10 * time.Second}
 	if o.Auth != nil {
+		section := backend["buildbot"].(map[string]any)
 		section["user"], section["password"] = o.Auth.User, o.Auth.Password
 		cfg.User, cfg.Password = o.Auth.User, o.Auth.Password
 	}
-	e.bbAPI, err = buildbotrest.New(cfg)
-	if err != nil {
+	var err error
+	if e.bbAPI, err = buildbotrest.New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	backend["buildbot"] = section
+	return backend
 }
 
 // freeAddr is a 127.0.0.1 address with a port nothing listens on now.
 func freeAddr(t interface{ Fatal(...any) }) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := localdeploy.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }
 
 // masterRequests are the task's BuildRequests on the real master, read
 // through its REST API as a Buildbot user would.
 func (e *env) masterRequests(builder, taskID string) []buildbotrest.BuildRequest {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
-	defer cancel()
-	builders, err := e.bbAPI.Builders(ctx)
-	if err != nil {
-		e.t.Fatal(err)
+	reqs, found := e.findMasterRequests(builder, taskID)
+	if !found {
+		e.t.Fatalf("builder %q is not on the master", builder)
 	}
-	for _, b := range builders {
-		if b.Name == builder {
-			reqs, err := e.bbAPI.FindRequests(ctx, b.ID, taskID, false)
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			return reqs
-		}
-	}
-	e.t.Fatalf("builder %q is not on the master", builder)
-	return nil
+	return reqs
 }
 
 // masterRequestIDs are the ids of the task's requests on any builder of
 // the real master.
 func (e *env) masterRequestIDs(taskID string) []int64 {
+	e.t.Helper()
+	reqs, _ := e.findMasterRequests("", taskID)
+	var ids []int64
+	for _, r := range reqs {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// findMasterRequests reads the task's requests on builder ("": on every
+// builder) and says whether the master has that builder.
+func (e *env) findMasterRequests(builder, taskID string) ([]buildbotrest.BuildRequest, bool) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
 	defer cancel()
@@ -88,17 +82,20 @@ func (e *env) masterRequestIDs(taskID string) []int64 {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var ids []int64
+	var out []buildbotrest.BuildRequest
+	found := false
 	for _, b := range builders {
+		if builder != "" && b.Name != builder {
+			continue
+		}
+		found = true
 		reqs, err := e.bbAPI.FindRequests(ctx, b.ID, taskID, false)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		for _, r := range reqs {
-			ids = append(ids, r.ID)
-		}
+		out = append(out, reqs...)
 	}
-	return ids
+	return out, found
 }
 
 // masterBuilds are the builds of a request on the real master.

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -18,19 +20,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v3"
-	"github.com/taskcluster/httpbackoff/v3"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/taskcluster/slugid-go/slugid"
-	tcclient "github.com/taskcluster/taskcluster/v44/clients/client-go"
 	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/server/temporaltest"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/bridge"
 	"github.com/bbbridge/buildbot-bridge/internal/buildbotrest"
 	"github.com/bbbridge/buildbot-bridge/internal/config"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy/embedtemporal"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
+	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
@@ -38,24 +40,16 @@ import (
 	"github.com/bbbridge/buildbot-bridge/internal/testenv/buildbot3"
 )
 
-const (
-	provisionerID = "buildbot-bridge"
-	workerType    = "buildbot-bridge"
-	workerGroup   = "bbb-e2e"
-	workerID      = "bbb-e2e-1"
-	schedulerID   = "e2e-scheduler"
-	bridgeClient  = "project/releng/buildbot-bridge"
-	bridgeToken   = "e2e-bridge-token-7fQ2"
-	schedClient   = "e2e-scheduler"
-	schedToken    = "e2e-scheduler-token-9Lk3"
+// The deployment's names in Taskcluster, which the scenarios check runs
+// and messages against.
+var (
+	identity      = localdeploy.NewIdentity("e2e")
+	provisionerID = identity.ProvisionerID
+	workerType    = identity.WorkerType
+	workerGroup   = identity.WorkerGroup
+	workerID      = identity.WorkerID
+	schedulerID   = identity.SchedulerID
 )
-
-// Each env gets its own embedded Temporal server (~1.2 s to start, ~180 MB):
-// the sweep workflow has one fixed ID per namespace, so two deployments
-// sharing a server would share one sweep reading one test's database.
-func newTemporalServer(t *testing.T) *temporaltest.TestServer {
-	return temporaltest.NewServer(temporaltest.WithT(t))
-}
 
 // envOptions shape one bridge deployment under test.
 type envOptions struct {
@@ -83,12 +77,16 @@ type envOptions struct {
 	// worker, reached through the REST API and its pushes. Its PushURL and
 	// push credentials are filled in.
 	Buildbot3 *buildbot3.Options
+	// BridgeToken is the bridge's access token in the stand-in queue
+	// (default: random).
+	BridgeToken string
 }
 
 // env is one running bridge deployment.
 type env struct {
 	t        *testing.T
 	ctx      context.Context
+	dep      *localdeploy.Deployment
 	queue    *tcfake.Queue
 	sim      *bbsim.Sim
 	db       *schedulerdb.DB
@@ -104,27 +102,13 @@ type env struct {
 }
 
 // process is a worker or starter running in this test process.
-type process struct {
-	cancel context.CancelFunc
-	done   chan error
-
-	once sync.Once
-	err  error // what the process returned, once stopped
-}
+type process struct{ *localdeploy.InProcess }
 
 // stop ends the process and waits for it; calling it again (the test, then
 // the cleanup) is fine.
 func (p *process) stop(t *testing.T) {
-	p.cancel()
-	p.once.Do(func() {
-		select {
-		case p.err = <-p.done:
-		case <-time.After(30 * time.Second):
-			p.err = errors.New("did not stop within 30s")
-		}
-	})
-	if p.err != nil && !errors.Is(p.err, context.Canceled) {
-		t.Errorf("process stopped with: %v", p.err)
+	if err := p.Stop(30 * time.Second); err != nil {
+		t.Errorf("process stopped with: %v", err)
 	}
 }
 
@@ -136,102 +120,56 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if o.LogHandler != nil {
 		e.log = slog.New(teeHandler{e.log.Handler(), o.LogHandler})
 	}
-
-	ts := newTemporalServer(t)
-	e.temporal = ts.GetDefaultClient()
-
-	amqpURL := testenv.RabbitURL(t)
-	pub, err := pulse.DialPublisher(ctx, amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-
 	claim := o.ClaimTimeout
 	if claim == 0 {
 		claim = 20 * time.Minute
 	}
-	e.queue, err = tcfake.New(tcfake.Options{
-		ClaimTimeout:     claim,
-		DeadlineDelay:    time.Second,
-		Publisher:        pub,
-		ResolverInterval: 200 * time.Millisecond,
-		Clients: map[string]tcfake.Client{
-			// The bridge's own credentials carry exactly the scopes
-			// REFERENCE §A says it needs, so a missing one fails here as
-			// it would in production.
-			bridgeClient: {AccessToken: bridgeToken, Scopes: []string{
-				"queue:claim-task:" + provisionerID + "/" + workerType,
-				"queue:worker-id:" + workerGroup + "/" + workerID,
-				"queue:cancel-task:" + schedulerID + "/*",
-				"queue:rerun-task:" + schedulerID + "/*",
-				"queue:reclaim-task:*",
-				"queue:resolve-task:*",
-				"queue:create-artifact:*",
-			}},
-			schedClient: {AccessToken: schedToken, Scopes: []string{"*"}},
+	var bb08 *localdeploy.Buildbot08
+	if o.Buildbot3 == nil {
+		bb08 = e.buildbot08(o)
+	}
+	d, err := localdeploy.Start(ctx, localdeploy.Options{
+		Identity: identity,
+		// Each env gets its own embedded Temporal server (~1.2 s to
+		// start, ~180 MB): the sweep workflow has one fixed ID per
+		// namespace, so two deployments sharing a server would share one
+		// sweep reading one test's database.
+		Temporal: embedtemporal.ForTest(t),
+		AMQPURL:  testenv.RabbitURL(t),
+		Queue: localdeploy.QueueOptions{
+			ClaimTimeout:     claim,
+			DeadlineDelay:    time.Second,
+			ResolverInterval: 200 * time.Millisecond,
+			BridgeToken:      o.BridgeToken,
+			SchedulerRetry:   localdeploy.Retry{Initial: 50 * time.Millisecond, Max: time.Second, Elapsed: 5 * time.Second},
 		},
-		Logger: e.log.With("component", "tcfake"),
+		Buildbot08: bb08,
+		Log:        e.log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.queue.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.queue.Close)
-
-	backend := map[string]any{}
+	t.Cleanup(d.Close)
+	e.dep, e.queue, e.sim, e.db = d, d.Queue, d.Sim, d.DB
+	e.temporal, e.tc = d.Temporal.Client, d.Scheduler
 	if o.Buildbot3 != nil {
-		e.startBuildbot3(*o.Buildbot3, backend)
-	} else {
-		e.startBuildbot08(o, pub, backend)
+		d.Config.Backend = e.startBuildbot3(*o.Buildbot3)
 	}
 
-	raw := map[string]any{
-		"taskcluster_queue_config": map[string]any{
-			"rootUrl":     e.queue.RootURL(),
-			"credentials": map[string]any{"clientId": bridgeClient, "accessToken": bridgeToken},
-		},
-		"pulse_url":            amqpURL,
-		"pulse_queue_basename": "queue/bbb-e2e",
-		"tc_worker_group":      workerGroup,
-		"tc_worker_id":         workerID,
-		"restricted_builders":  []string{"^release-"},
-		"ignored_builders":     []string{"^ignored-"},
-		"tclistener": map[string]any{
-			"pulse_exchange_basename": "exchange/taskcluster-queue/v1",
-			"worker_type":             workerType,
-			"provisioner_id":          provisionerID,
-		},
-		"reflector": map[string]any{"interval": 1},
-		"temporal": map[string]any{
-			"address":    ts.GetFrontendHostPort(),
-			"namespace":  ts.GetDefaultNamespace(),
-			"task_queue": testenv.UniqueName("bbb-e2e-"),
-		},
-		"reclaim":                map[string]any{"lead_seconds": 300},
-		"finished_grace_seconds": 5,
-		"worker":                 map[string]any{"listen": "127.0.0.1:0"},
-		"starter":                map[string]any{"listen": "127.0.0.1:0"},
-	}
-	for k, v := range backend {
-		raw[k] = v
-	}
+	d.Config.TaskQueue = testenv.UniqueName("bbb-e2e-")
+	d.Config.RestrictedBuilders = []string{"^release-"}
+	d.Config.IgnoredBuilders = []string{"^ignored-"}
+	d.Config.ReflectorInterval = time.Second
+	d.Config.ReclaimLead = 300 * time.Second
+	d.Config.FinishedGrace = 5 * time.Second
+	d.Config.WorkerListen, d.Config.StarterListen = "127.0.0.1:0", "127.0.0.1:0"
+	raw := d.Config.Raw()
 	if o.Config != nil {
 		o.Config(raw)
 	}
-	data, _ := json.Marshal(raw)
-	e.cfg, err = config.Parse(data, func(string) string { return "" }, e.log)
-	if err != nil {
+	if e.cfg, err = localdeploy.ParseConfig(raw, e.log); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-
-	e.tc = tcqueue.New(&tcclient.Credentials{ClientID: schedClient, AccessToken: schedToken}, e.queue.RootURL())
-	e.tc.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
-		InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
-		MaxInterval: time.Second, MaxElapsedTime: 5 * time.Second, Clock: backoff.SystemClock,
-	}}
 
 	if !o.NoWorker {
 		e.startWorker()
@@ -246,58 +184,36 @@ func newEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
-// startBuildbot08 runs Buildbot 0.8's stand-ins: a scheduler DB with
-// Buildbot's schema and simulated masters with self-serve, publishing
-// their events on Pulse.
-func (e *env) startBuildbot08(o envOptions, pub *pulse.Publisher, backend map[string]any) {
-	t, ctx := e.t, e.ctx
-	var err error
+// buildbot08 is Buildbot 0.8's stand-ins: a scheduler DB with Buildbot's
+// schema and simulated masters with self-serve, publishing their events on
+// Pulse.
+func (e *env) buildbot08(o envOptions) *localdeploy.Buildbot08 {
 	dbURL := ""
 	if o.SQLite {
-		dbURL = testenv.SQLiteURL(t)
+		dbURL = testenv.SQLiteURL(e.t)
 	} else {
-		dbURL = testenv.MariaDBURL(t)
+		dbURL = testenv.MariaDBURL(e.t)
 	}
-	e.db, err = schedulerdb.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.db.Close() })
-	if err := e.db.CreateBuildbotSchema(ctx); err != nil {
-		t.Fatal(err)
-	}
-
 	script := o.Script
 	if script == nil {
 		script = bbsim.Fixed(bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 300 * time.Millisecond})
 	}
-	e.sim, err = bbsim.New(bbsim.Options{
-		DB:           e.db.SQL(),
-		Driver:       e.db.Driver(),
-		Publisher:    pub,
+	return &localdeploy.Buildbot08{SchedulerDB: dbURL, Sim: e.simOptions(script, o.Builders, "bbsim")}
+}
+
+// simOptions are the env's simulated masters': quick polls and self-serve.
+func (e *env) simOptions(script bbsim.Script, builders []string, component string) bbsim.Options {
+	return bbsim.Options{
 		PollInterval: 200 * time.Millisecond,
 		Script:       script,
-		Builders:     o.Builders,
+		Builders:     builders,
 		AgentDelay:   100 * time.Millisecond,
-		Logger:       e.log.With("component", "bbsim"),
-	})
-	if err != nil {
-		t.Fatal(err)
+		Logger:       e.log.With("component", component),
 	}
-	if err := e.sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.sim.Close)
-
-	backend["buildbot_scheduler_db"] = dbURL
-	backend["selfserve_url"] = e.sim.SelfServeURL()
-	backend["bblistener"] = map[string]any{"pulse_exchange": "exchange/build"}
 }
 
 func (e *env) run(name string, f func(ctx context.Context) error) *process {
-	ctx, cancel := context.WithCancel(e.ctx)
-	p := &process{cancel: cancel, done: make(chan error, 1)}
-	go func() { p.done <- f(ctx) }()
+	p := &process{localdeploy.RunInProcess(e.ctx, name, f)}
 	e.t.Cleanup(func() { p.stop(e.t) })
 	return p
 }
@@ -381,6 +297,37 @@ func (e *env) bindings() pulse.BridgeBindings {
 	return starter.BindingsFromConfig(e.cfg)
 }
 
+// pulseChannel opens a channel on the env's broker, as another Pulse user
+// named name would; closing the connection ends both. The env's end closes
+// it too.
+func (e *env) pulseChannel(ctx context.Context, name string) (*amqp.Channel, *amqp.Connection) {
+	e.t.Helper()
+	conn, err := pulse.Dial(ctx, string(e.cfg.PulseURL), name)
+	if err != nil {
+		e.t.Fatalf("dial Pulse: %v", err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ch, conn
+}
+
+// rabbitQueue reads a queue of the env's vhost from RabbitMQ's management
+// API into out (its statistics lag a few seconds behind).
+func (e *env) rabbitQueue(queue string, out any) error {
+	u, err := url.Parse(string(e.cfg.PulseURL))
+	if err != nil {
+		return err
+	}
+	vhost, _ := url.PathUnescape(strings.TrimPrefix(u.Path, "/"))
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
+	defer cancel()
+	return rabbitapi.Call(ctx, localdeploy.DefaultServices().RabbitAPI, http.MethodGet,
+		"/queues/"+url.PathEscape(vhost)+"/"+url.PathEscape(queue), "", out)
+}
+
 // taskSpec is what a test asks Taskcluster to run.
 type taskSpec struct {
 	Builder    string
@@ -399,47 +346,31 @@ type taskSpec struct {
 func (e *env) createTask(s taskSpec) string {
 	e.t.Helper()
 	taskID := slugid.Nice()
-	payload := s.Payload
-	if payload == nil {
-		p := map[string]any{"buildername": s.Builder}
-		props := s.Properties
-		if props == nil {
-			props = map[string]any{"product": "firefox"}
+	props := s.Properties
+	if props == nil {
+		props = map[string]any{"product": "firefox"}
+	}
+	var sourcestamp map[string]any
+	if s.Branch != "" {
+		sourcestamp = map[string]any{"branch": s.Branch}
+		if s.Revision != "" {
+			sourcestamp["revision"] = s.Revision
 		}
-		p["properties"] = props
-		if s.Branch != "" {
-			ss := map[string]any{"branch": s.Branch}
-			if s.Revision != "" {
-				ss["revision"] = s.Revision
-			}
-			p["sourcestamp"] = ss
-		}
-		payload, _ = json.Marshal(p)
 	}
 	deadline := s.Deadline
 	if deadline == 0 {
 		deadline = time.Hour
 	}
-	now := time.Now()
-	def := tcqueue.TaskDefinitionRequest{
-		ProvisionerID: provisionerID,
-		WorkerType:    workerType,
-		SchedulerID:   schedulerID,
-		TaskGroupID:   taskID,
-		Created:       tcclient.Time(now),
-		Deadline:      tcclient.Time(now.Add(deadline)),
-		Expires:       tcclient.Time(now.Add(24 * time.Hour)),
-		Payload:       payload,
-		Priority:      s.Priority,
-		Retries:       int64(s.Retries),
-		Scopes:        s.Scopes,
-		Metadata: tcqueue.TaskMetadata{
-			Name: "e2e " + s.Builder, Description: "end-to-end test task",
-			Owner: "releng@example.com", Source: "https://example.com/e2e",
-		},
-	}
-	if _, err := e.tc.CreateTask(taskID, &def); err != nil {
-		e.t.Fatalf("createTask: %v", err)
+	err := e.dep.CreateTask(taskID, localdeploy.Task{
+		Builder: s.Builder, Properties: props, Sourcestamp: sourcestamp, Payload: s.Payload,
+		Deadline: deadline,
+		Priority: s.Priority,
+		Retries:  s.Retries,
+		Scopes:   s.Scopes,
+		Name:     "e2e " + s.Builder, Description: "end-to-end test task", Source: "https://example.com/e2e",
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 	return taskID
 }

@@ -9,8 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +25,6 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
-	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/signals"
 	"github.com/bbbridge/buildbot-bridge/workflows"
 )
@@ -53,15 +50,7 @@ func g1NewTap(e *env, exchange, key string) *g1Tap {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pulse.Dial(ctx, string(e.cfg.PulseURL), "e2e-tap")
-	if err != nil {
-		e.t.Fatalf("dial Pulse: %v", err)
-	}
-	e.t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ch, _ := e.pulseChannel(ctx, "e2e-tap")
 	q, err := ch.QueueDeclare("", false, true, true, false, nil)
 	if err != nil {
 		e.t.Fatalf("declare tap queue: %v", err)
@@ -134,15 +123,8 @@ func g1Publish(e *env, exchange, key string, body []byte, n int) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
 	defer cancel()
-	conn, err := pulse.Dial(ctx, string(e.cfg.PulseURL), "e2e-republish")
-	if err != nil {
-		e.t.Fatalf("dial Pulse: %v", err)
-	}
+	ch, conn := e.pulseChannel(ctx, "e2e-republish")
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	if err := ch.Confirm(false); err != nil {
 		e.t.Fatal(err)
 	}
@@ -173,41 +155,9 @@ func g1Publish(e *env, exchange, key string, body []byte, n int) {
 // from RabbitMQ's management API. Its statistics lag by a few seconds, so
 // a caller waits for both a count of acks and an empty queue.
 func g1QueueStats(e *env, queue string) (messages, acked int, err error) {
-	u, err := url.Parse(string(e.cfg.PulseURL))
-	if err != nil {
-		return 0, 0, err
-	}
-	vhost, _ := url.PathUnescape(strings.TrimPrefix(u.Path, "/"))
-	api := os.Getenv("BBB_TEST_RABBIT_API")
-	if api == "" {
-		api = "http://127.0.0.1:15672/api"
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		strings.TrimSuffix(api, "/")+"/queues/"+url.PathEscape(vhost)+"/"+url.PathEscape(queue), nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	req.SetBasicAuth("guest", "guest")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("management API: %s", resp.Status)
-	}
-	var q struct {
-		Messages     int `json:"messages"`
-		MessageStats struct {
-			Ack int `json:"ack"`
-		} `json:"message_stats"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
-		return 0, 0, err
-	}
-	return q.Messages, q.MessageStats.Ack, nil
+	var q g3QueueInfo
+	err = e.rabbitQueue(queue, &q)
+	return q.Messages, q.MessageStats.Ack, err
 }
 
 // g1WaitQueueDrained waits until the bridge's queue has acknowledged at
@@ -359,27 +309,10 @@ func g1StartSim(e *env, script bbsim.Script) *bbsim.Sim {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	pub, err := pulse.DialPublisher(ctx, string(e.cfg.PulseURL))
-	if err != nil {
-		e.t.Fatalf("dial Pulse: %v", err)
-	}
-	e.t.Cleanup(func() { pub.Close() })
-	sim, err := bbsim.New(bbsim.Options{
-		DB:           e.db.SQL(),
-		Driver:       e.db.Driver(),
-		Publisher:    pub,
-		PollInterval: 200 * time.Millisecond,
-		Script:       script,
-		AgentDelay:   100 * time.Millisecond,
-		Logger:       e.log.With("component", "bbsim-2"),
-	})
+	sim, err := e.dep.StartSim(ctx, e.simOptions(script, nil, "bbsim-2"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := sim.Start(ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(sim.Close)
 	return sim
 }
 

@@ -22,7 +22,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
-	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 )
 
 // g3Changes returns the calls that change the task (any answer), other
@@ -146,16 +145,8 @@ func g3ReadQueue(e *env, queue string, n int, timeout time.Duration) []amqp.Deli
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
-	conn, err := pulse.Dial(ctx, string(e.cfg.PulseURL), "e2e-reader")
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	ch, conn := e.pulseChannel(ctx, "e2e-reader")
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer ch.Close()
 	var out []amqp.Delivery
 	e.waitFor(timeout, fmt.Sprintf("%d messages in %s", n, queue), func() bool {
 		for {

@@ -439,16 +439,8 @@ func lcLoseTaskExceptions(e *env) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pulse.Dial(ctx, string(e.cfg.PulseURL), "e2e-unbind")
-	if err != nil {
-		e.t.Fatalf("dial Pulse: %v", err)
-	}
+	ch, conn := e.pulseChannel(ctx, "e2e-unbind")
 	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer ch.Close()
 	b := e.bindings().TaskException
 	if err := ch.QueueUnbind(b.Queue, b.RoutingKey, b.Exchange, amqp.Table{}); err != nil {
 		e.t.Fatalf("unbind %s from %s: %v", b.Queue, b.Exchange, err)

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -143,34 +140,9 @@ type g3QueueInfo struct {
 // management API (its statistics lag a few seconds behind).
 func g3QueueStats(e *env, queue string) g3QueueInfo {
 	e.t.Helper()
-	u, err := url.Parse(string(e.cfg.PulseURL))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	vhost, _ := url.PathUnescape(strings.TrimPrefix(u.Path, "/"))
-	api := os.Getenv("BBB_TEST_RABBIT_API")
-	if api == "" {
-		api = "http://127.0.0.1:15672/api"
-	}
-	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet,
-		strings.TrimSuffix(api, "/")+"/queues/"+url.PathEscape(vhost)+"/"+url.PathEscape(queue), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.SetBasicAuth("guest", "guest")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatalf("RabbitMQ management API: %v", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("RabbitMQ management API: queue %s: %s", queue, resp.Status)
-	}
 	var q g3QueueInfo
-	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
-		e.t.Fatal(err)
+	if err := e.rabbitQueue(queue, &q); err != nil {
+		e.t.Fatalf("RabbitMQ management API: queue %s: %v", queue, err)
 	}
 	return q
 }

@@ -17,18 +17,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cenkalti/backoff/v3"
-	"github.com/taskcluster/httpbackoff/v3"
-	tcclient "github.com/taskcluster/taskcluster/v44/clients/client-go"
-	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
-	"github.com/bbbridge/buildbot-bridge/internal/config"
-	"github.com/bbbridge/buildbot-bridge/internal/pulse"
-	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
 // secRandom is a distinctive random secret: nothing else in a deployment
@@ -143,55 +136,6 @@ func secRabbitUser(t *testing.T, guestURL, password string) string {
 	return u.String()
 }
 
-// secUseQueue puts a stand-in queue that knows the bridge's client only by
-// the random token in front of the deployment: the harness's queue knows
-// its fixed token, so a second queue is the way to make the bridge sign
-// with a secret of the test's own.
-func secUseQueue(e *env, raw map[string]any, guestURL, token string) {
-	t := e.t
-	pub, err := pulse.DialPublisher(e.ctx, guestURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-	q, err := tcfake.New(tcfake.Options{
-		ClaimTimeout: 20 * time.Minute, DeadlineDelay: time.Second, ResolverInterval: 200 * time.Millisecond,
-		Publisher: pub,
-		Clients: map[string]tcfake.Client{
-			bridgeClient: {AccessToken: token, Scopes: []string{
-				"queue:claim-task:" + provisionerID + "/" + workerType,
-				"queue:worker-id:" + workerGroup + "/" + workerID,
-				"queue:cancel-task:" + schedulerID + "/*",
-				"queue:rerun-task:" + schedulerID + "/*",
-				"queue:reclaim-task:*", "queue:resolve-task:*", "queue:create-artifact:*",
-			}},
-			schedClient: {AccessToken: schedToken, Scopes: []string{"*"}},
-		},
-		Logger: e.log.With("component", "tcfake-secure"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := q.Start(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(q.Close)
-	raw["taskcluster_queue_config"] = map[string]any{
-		"rootUrl":     q.RootURL(),
-		"credentials": map[string]any{"clientId": bridgeClient, "accessToken": token},
-	}
-	data, _ := json.Marshal(raw)
-	if e.cfg, err = config.Parse(data, func(string) string { return "" }, e.log); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	e.queue = q
-	e.tc = tcqueue.New(&tcclient.Credentials{ClientID: schedClient, AccessToken: schedToken}, q.RootURL())
-	e.tc.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
-		InitialInterval: 50 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
-		MaxInterval: time.Second, MaxElapsedTime: 5 * time.Second, Clock: backoff.SystemClock,
-	}}
-}
-
 // Issue 6, security: a full scenario (a success, a malformed task, an
 // operator's cancel) run with random, distinctive secrets — the TC access
 // token, the Pulse password, the DB password — leaves none of them in any
@@ -205,25 +149,18 @@ func TestSecurityNoSecretInLogsHistoriesOrQueries(t *testing.T) {
 		"DB password":     secRandom(t, "dbPW"),
 	}
 	logs := &secLogs{}
-	var raw map[string]any
-	var guestURL string
 	const cancelBuilder = "linux64 security cancel"
 	e := newEnv(t, envOptions{
-		NoWorker: true, NoStarters: true,
-		LogHandler: slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
+		BridgeToken: secrets["TC access token"],
+		LogHandler:  slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
 		Script: bbsim.ByBuilder(map[string][]bbsim.Attempt{
 			cancelBuilder: {{Result: bbsim.SUCCESS, Duration: bbsim.Forever}},
 		}, bbsim.Attempt{Result: bbsim.SUCCESS, Duration: 300 * time.Millisecond}),
 		Config: func(m map[string]any) {
-			raw = m
-			guestURL = m["pulse_url"].(string)
 			m["buildbot_scheduler_db"] = secMariaDBUser(t, m["buildbot_scheduler_db"].(string), secrets["DB password"])
-			m["pulse_url"] = secRabbitUser(t, guestURL, secrets["Pulse password"])
+			m["pulse_url"] = secRabbitUser(t, m["pulse_url"].(string), secrets["Pulse password"])
 		},
 	})
-	secUseQueue(e, raw, guestURL, secrets["TC access token"])
-	e.startWorker()
-	e.startStarters(1)
 
 	good := e.createTask(taskSpec{Builder: "linux64 security build", Branch: "https://hg.mozilla.org/mozilla-central"})
 	bad := e.createTask(taskSpec{Builder: "linux64 security build", Properties: map[string]any{"version": "1"}})

@@ -36,14 +36,7 @@ func TestUpgradeMovesRunningTasksToTheNewVersion(t *testing.T) {
 		},
 	})
 
-	var tasks []string
-	var builds []bbsim.BuildRecord
-	for range 4 {
-		taskID := lcCreateTask(e, time.Hour)
-		_, b := lcWaitRunning(e, taskID)
-		tasks = append(tasks, taskID)
-		builds = append(builds, b)
-	}
+	tasks, builds := upgradeRunningTasks(e, 4)
 	for _, taskID := range tasks {
 		upgradeWaitVersion(e, taskID, "bbb-v1")
 	}
@@ -71,22 +64,12 @@ func TestUpgradeMovesRunningTasksToTheNewVersion(t *testing.T) {
 	})
 	e.stopWorker()
 
-	after := lcCreateTask(e, time.Hour)
-	_, b := lcWaitRunning(e, after)
-	tasks = append(tasks, after)
-	builds = append(builds, b)
+	after, b := upgradeRunningTasks(e, 1)
+	tasks = append(tasks, after...)
+	builds = append(builds, b...)
 
-	for _, b := range builds {
-		if err := e.sim.FinishBuild(b.ID, bbsim.SUCCESS); err != nil {
-			t.Fatal(err)
-		}
-	}
+	upgradeFinish(e, tasks, builds)
 	for i, taskID := range tasks {
-		e.waitRunState(taskID, 0, "completed", "completed", 60*time.Second)
-		e.waitWorkflowClosed(taskID, 30*time.Second)
-		if n := len(e.calls(taskID, "reportCompleted")); n != 1 {
-			t.Errorf("task %d: reportCompleted %d times, want once", i, n)
-		}
 		if brs := e.buildRequests(taskID); len(brs) != 1 {
 			t.Errorf("task %d: BuildRequests %v, want one", i, brs)
 		}
@@ -113,14 +96,7 @@ func TestFirstVersionedDeployTakesOverUnversionedTasks(t *testing.T) {
 			raw["temporal"].(map[string]any)["versioning"] = "off"
 		},
 	})
-	var tasks []string
-	var builds []bbsim.BuildRecord
-	for range 2 {
-		taskID := lcCreateTask(e, time.Hour)
-		_, b := lcWaitRunning(e, taskID)
-		tasks = append(tasks, taskID)
-		builds = append(builds, b)
-	}
+	tasks, builds := upgradeRunningTasks(e, 2)
 	if id := upgradeVersion(e, tasks[0], enumspb.VERSIONING_BEHAVIOR_UNSPECIFIED); id != "" {
 		t.Fatalf("an unversioned worker's task runs on version %q", id)
 	}
@@ -136,17 +112,8 @@ func TestFirstVersionedDeployTakesOverUnversionedTasks(t *testing.T) {
 	})
 	e.stopWorker()
 
-	for _, b := range builds {
-		if err := e.sim.FinishBuild(b.ID, bbsim.SUCCESS); err != nil {
-			t.Fatal(err)
-		}
-	}
+	upgradeFinish(e, tasks, builds)
 	for i, taskID := range tasks {
-		e.waitRunState(taskID, 0, "completed", "completed", 60*time.Second)
-		e.waitWorkflowClosed(taskID, 30*time.Second)
-		if n := len(e.calls(taskID, "reportCompleted")); n != 1 {
-			t.Errorf("task %d: reportCompleted %d times, want once", i, n)
-		}
 		if id := upgradeVersion(e, taskID, enumspb.VERSIONING_BEHAVIOR_AUTO_UPGRADE); id != "bbb-v1" {
 			t.Errorf("task %d: ended on version %q, want bbb-v1", i, id)
 		}
@@ -186,6 +153,36 @@ func (o *upgradePatchOutbound) ExecuteLocalActivity(ctx workflow.Context, activi
 		}
 	}
 	return o.Next.ExecuteLocalActivity(ctx, activityType, args...)
+}
+
+// upgradeRunningTasks creates n tasks and waits until each one's build runs.
+func upgradeRunningTasks(e *env, n int) (tasks []string, builds []bbsim.BuildRecord) {
+	e.t.Helper()
+	for range n {
+		taskID := lcCreateTask(e, time.Hour)
+		_, b := lcWaitRunning(e, taskID)
+		tasks = append(tasks, taskID)
+		builds = append(builds, b)
+	}
+	return tasks, builds
+}
+
+// upgradeFinish ends every build with SUCCESS and checks each task's run
+// was reported completed exactly once and its workflow closed.
+func upgradeFinish(e *env, tasks []string, builds []bbsim.BuildRecord) {
+	e.t.Helper()
+	for _, b := range builds {
+		if err := e.sim.FinishBuild(b.ID, bbsim.SUCCESS); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	for i, taskID := range tasks {
+		e.waitRunState(taskID, 0, "completed", "completed", 60*time.Second)
+		e.waitWorkflowClosed(taskID, 30*time.Second)
+		if n := len(e.calls(taskID, "reportCompleted")); n != 1 {
+			e.t.Errorf("task %d: reportCompleted %d times, want once", i, n)
+		}
+	}
 }
 
 // upgradeVersion is the build ID of the worker version the task's workflow

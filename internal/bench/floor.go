@@ -11,6 +11,7 @@ import (
 	tcclient "github.com/taskcluster/taskcluster/v44/clients/client-go"
 	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
 
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/payload"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/internal/pulsemsg"
@@ -85,7 +86,7 @@ func sortedProperties(m map[string]any) []schedulerdb.Property {
 // runFloor measures the floor on the same broker, queue stand-in and
 // scheduler DB, right after the bridge: the same number of tasks, created
 // the same way, each consumed by floorConsumer.
-func (d *deployment) runFloor(ctx context.Context, res *Result, amqpURL, dbURL, rootURL, bridgeToken string, tc *tcqueue.Queue, svc Services) error {
+func (d *deployment) runFloor(ctx context.Context, res *Result, amqpURL, dbURL, rootURL, bridgeToken string, tc *tcqueue.Queue, svc localdeploy.Services) error {
 	floorDBURL := dbURL
 	var counter *StatementCounter
 	if !res.SQLite {
@@ -105,10 +106,10 @@ func (d *deployment) runFloor(ctx context.Context, res *Result, amqpURL, dbURL, 
 	if err := db.EnsureBridgeTable(ctx); err != nil {
 		return err
 	}
-	reader := tcqueue.New(&tcclient.Credentials{ClientID: bridgeClientID, AccessToken: bridgeToken}, rootURL)
+	reader := tcqueue.New(&tcclient.Credentials{ClientID: identity.BridgeClientID, AccessToken: bridgeToken}, rootURL)
 	const queueName = "bench/floor/task-pending"
 	fc, err := floorConsumer(amqpURL, queueName, tcExchanges+"task-pending",
-		"*.*.*.*.*."+provisionerID+"."+workerType+".#", db, reader, d.quiet)
+		"*.*.*.*.*."+identity.ProvisionerID+"."+identity.WorkerType+".#", db, reader, d.quiet)
 	if err != nil {
 		return err
 	}

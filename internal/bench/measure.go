@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
@@ -41,18 +42,15 @@ type Result struct {
 	Actions   Actions
 	TCCalls   float64 // per task, createTask excluded
 	BridgeSQL SQLCounts
-	Worker    ProcStats
-	Starter   ProcStats
+	Worker    localdeploy.ProcStats
+	Starter   localdeploy.ProcStats
 	// BenchCPU is the CPU time of this process — the embedded Temporal
 	// server, the stand-ins and the measuring — while the tasks ran.
 	BenchCPU time.Duration
 
 	Floor FloorResult
 
-	// Problems are tasks not resolved, or resolved wrongly; empty on a
-	// good run.
-	Problems []string
-	LogDir   string
+	Outcome
 }
 
 // FloorResult is the no-Temporal pending→BuildRequest step.

@@ -7,21 +7,18 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // WriteTable prints the run as one table: each figure, and the issue's
 // target beside it where it has one.
 func (r *Result) WriteTable(w io.Writer) error {
-	db := "MariaDB"
-	if r.SQLite {
-		db = "SQLite"
-	}
 	load := "all at once"
 	if r.Rate > 0 {
 		load = fmt.Sprintf("%.0f/s", r.Rate)
 	}
-	fmt.Fprintf(w, "bbb-bench: %d tasks (created %s), %s scheduler DB prefilled with %d BuildRequests (%s), %d CPUs, %s\n",
-		r.Tasks, load, db, r.Prefill, r.PrefillTime.Round(time.Second), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(w, "bbb-bench: %d tasks (created %s), %s\n", r.Tasks, load, ranOn(r.SQLite, r.Prefill, r.PrefillTime))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
 	row("metric", "bridge", "target / floor")
@@ -75,17 +72,46 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for i, p := range r.Problems {
+	r.writeProblems(w)
+	return nil
+}
+
+// Outcome is how a run went: what went wrong, and where the logs were
+// kept because of it.
+type Outcome struct {
+	// Problems are tasks not resolved, or resolved wrongly; empty on a
+	// good run.
+	Problems []string
+	LogDir   string
+}
+
+// OK reports a run without problems.
+func (o Outcome) OK() bool { return len(o.Problems) == 0 }
+
+func (o *Outcome) outcome() *Outcome { return o }
+
+// writeProblems lists the first ten problems under the table.
+func (o Outcome) writeProblems(w io.Writer) {
+	for i, p := range o.Problems {
 		if i == 10 {
-			fmt.Fprintf(w, "  ... and %d more\n", len(r.Problems)-10)
+			fmt.Fprintf(w, "  ... and %d more\n", len(o.Problems)-10)
 			break
 		}
 		fmt.Fprintf(w, "  problem: %s\n", p)
 	}
-	if r.LogDir != "" {
-		fmt.Fprintf(w, "  worker and starter logs: %s\n", r.LogDir)
+	if o.LogDir != "" {
+		fmt.Fprintf(w, "  worker and starter logs: %s\n", o.LogDir)
 	}
-	return nil
+}
+
+// ranOn says what a table's figures were taken on, for its header.
+func ranOn(sqlite bool, prefill int, took time.Duration) string {
+	db := "MariaDB"
+	if sqlite {
+		db = "SQLite"
+	}
+	return fmt.Sprintf("%s scheduler DB prefilled with %d BuildRequests (%s), %s",
+		db, prefill, took.Round(time.Second), localdeploy.Machine(time.Now().UTC()))
 }
 
 func verdict(ok bool, target string) string {

@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
-// deployment is one benchmark run's pieces, torn down by close in reverse.
+// deployment is one benchmark run's pieces, torn down by Close in reverse.
 type deployment struct {
 	o     Options
 	dir   string
@@ -23,15 +25,41 @@ type deployment struct {
 	// prefillTime is how long filling the scheduler DB took.
 	prefillTime time.Duration
 
-	cleanups []func()
+	localdeploy.Cleanups
 }
 
-func (d *deployment) defer_(f func()) { d.cleanups = append(d.cleanups, f) }
-
-func (d *deployment) close() {
-	for i := len(d.cleanups) - 1; i >= 0; i-- {
-		d.cleanups[i]()
+// runInDeployment fills in o's defaults and runs run in a fresh
+// deployment, whose work directory (config, children's logs) it keeps only
+// when the run found problems.
+func runInDeployment[R interface{ outcome() *Outcome }](ctx context.Context, o Options, prefix string,
+	run func(*deployment, context.Context) (R, error)) (R, error) {
+	var none R
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if o.Timeout == 0 {
+		o.Timeout = 3*time.Minute + time.Duration(o.Tasks)*100*time.Millisecond
+	}
+	if o.Services == (localdeploy.Services{}) {
+		o.Services = localdeploy.DefaultServices()
+	}
+	workDir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return none, err
+	}
+	d := &deployment{o: o, dir: workDir, rec: newRecorder(), quiet: localdeploy.QuietLogger()}
+	defer d.Close()
+	res, err := run(d, ctx)
+	if err != nil {
+		return none, fmt.Errorf("%w (child logs in %s)", err, workDir)
+	}
+	// Logs are only worth keeping when something went wrong.
+	if out := res.outcome(); len(out.Problems) == 0 {
+		os.RemoveAll(workDir)
+	} else {
+		out.LogDir = workDir
+	}
+	return res, nil
 }
 
 // background runs f until the run ends and reports its error on errc.
@@ -47,7 +75,7 @@ func (d *deployment) background(ctx context.Context, errc chan<- error, name str
 			}
 		}
 	}()
-	d.defer_(func() { cancel(); <-done })
+	d.Defer(func() { cancel(); <-done })
 }
 
 func (d *deployment) run(ctx context.Context) (*Result, error) {
@@ -61,15 +89,15 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.PrefillTime = d.prefillTime
-	queue, worker, starter := st.queue, st.worker, st.starter
+	queue, worker, starter := st.Queue, st.worker, st.starter
 	log.Info("bridge running; creating tasks", "tasks", o.Tasks, "rate", o.Rate)
 
 	runStart := time.Now()
-	selfStart, err := readProcStats(os.Getpid())
+	selfStart, err := localdeploy.ReadProcStats(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
-	ids, err := createTasks(ctx, st.tc, o.Tasks, o.Rate, d.rec, "bench", benchDeadline)
+	ids, err := createTasks(ctx, st.Scheduler, o.Tasks, o.Rate, d.rec, "bench", benchDeadline)
 	if err != nil {
 		return nil, err
 	}
@@ -78,31 +106,31 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		res.Problems = append(res.Problems, err.Error())
 	}
 	res.Wall = time.Since(runStart)
-	selfEnd, err := readProcStats(os.Getpid())
+	selfEnd, err := localdeploy.ReadProcStats(os.Getpid())
 	if err != nil {
 		return nil, err
 	}
 	res.BenchCPU = selfEnd.CPU - selfStart.CPU
-	if res.Worker, err = worker.stats(); err != nil {
+	if res.Worker, err = worker.Stats(); err != nil {
 		return nil, err
 	}
-	if res.Starter, err = starter.stats(); err != nil {
+	if res.Starter, err = starter.Stats(); err != nil {
 		return nil, err
 	}
 	if st.counter != nil {
 		res.BridgeSQL = st.counter.Counts()
 	}
-	if err := worker.stop(time.Minute); err != nil {
+	if err := worker.Stop(time.Minute); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
-	if err := starter.stop(time.Minute); err != nil {
+	if err := starter.Stop(time.Minute); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
 
-	d.measureBridge(ctx, res, queue, st.ts.Client, ids)
+	d.measureBridge(ctx, res, queue, st.Temporal.Client, ids)
 	log.Info("bridge measured; running the floor", "lifecycles_per_s", fmt.Sprintf("%.1f", res.Lifecycles))
 
-	if err := d.runFloor(ctx, res, st.amqpURL, st.dbURL, queue.RootURL(), st.bridgeToken, st.tc, o.Services); err != nil {
+	if err := d.runFloor(ctx, res, st.AMQPURL, st.dbURL, queue.RootURL(), st.Config.AccessToken, st.Scheduler, o.Services); err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
@@ -61,31 +58,9 @@ func RunScale(ctx context.Context, o Options, sc Scale) (*ScaleResult, error) {
 	if sc.ClaimTimeout < 3*time.Second || sc.Periods < 0 {
 		return nil, errors.New("bench: the claim timeout must be at least 3 s and the periods positive")
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 3*time.Minute + time.Duration(o.Tasks)*100*time.Millisecond
-	}
-	if o.Services == (Services{}) {
-		o.Services = DefaultServices()
-	}
-	workDir, err := os.MkdirTemp("", "bbb-bench-scale-")
-	if err != nil {
-		return nil, err
-	}
-	d := &deployment{o: o, dir: workDir, rec: newRecorder(), quiet: QuietLogger()}
-	defer d.close()
-	res, err := d.runScale(ctx, sc)
-	if err != nil {
-		return nil, fmt.Errorf("%w (child logs in %s)", err, workDir)
-	}
-	if len(res.Problems) == 0 {
-		os.RemoveAll(workDir)
-	} else {
-		res.LogDir = workDir
-	}
-	return res, nil
+	return runInDeployment(ctx, o, "bbb-bench-scale-", func(d *deployment, ctx context.Context) (*ScaleResult, error) {
+		return d.runScale(ctx, sc)
+	})
 }
 
 func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, error) {
@@ -103,14 +78,13 @@ func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, erro
 		return nil, err
 	}
 	res.PrefillTime = d.prefillTime
-	res.TemporalSeparate = st.ts.Pid != 0
-	procs := scaleProcs{worker: st.worker.cmd.Process.Pid, starter: st.starter.cmd.Process.Pid,
-		temporal: st.ts.Pid}
+	res.TemporalSeparate = st.Temporal.Pid != 0
+	procs := scaleProcs{worker: st.worker.Pid(), starter: st.starter.Pid(), temporal: st.Temporal.Pid}
 	hold := time.Duration(sc.Periods) * sc.ClaimTimeout
 	log.Info("bridge running; creating tasks whose builds run until finished",
 		"builds", o.Tasks, "claim_timeout", sc.ClaimTimeout, "hold", hold)
 
-	mon := newRunningMonitor(st.queue, st.sim)
+	mon := newRunningMonitor(st.Queue, st.Sim)
 	runStart := time.Now()
 	start, err := procs.read()
 	if err != nil {
@@ -119,7 +93,7 @@ func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, erro
 	// Nothing may end the tasks but the finish: the deadline is beyond
 	// every phase's timeout.
 	deadline := max(benchDeadline, 3*o.Timeout+hold+time.Hour)
-	ids, err := createTasks(ctx, st.tc, o.Tasks, o.Rate, d.rec, "scale", deadline)
+	ids, err := createTasks(ctx, st.Scheduler, o.Tasks, o.Rate, d.rec, "scale", deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -152,10 +126,10 @@ func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, erro
 
 	// Finish: every build succeeds, at once or at FinishRate.
 	log.Info("finishing every build", "per_second", sc.FinishRate)
-	if err := finishAll(ctx, st.sim, sc.FinishRate); err != nil {
+	if err := finishAll(ctx, st.Sim, sc.FinishRate); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
-	if err := waitResolved(ctx, st.queue, ids, o.Timeout, st.errc, log); err != nil {
+	if err := waitResolved(ctx, st.Queue, ids, o.Timeout, st.errc, log); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
 	res.Finish = time.Since(finishAt)
@@ -167,21 +141,21 @@ func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, erro
 	res.PeakTC, res.PeakBuildbot = mon.peaks()
 	res.HoldMinTC, res.HoldMinBuildbot = mon.holdMin()
 	res.RampCPU, res.HoldCPU, res.FinishCPU, res.Total = ramped.sub(start), held.sub(ramped), end.sub(held), end.sub(start)
-	if err := st.worker.stop(time.Minute); err != nil {
+	if err := st.worker.Stop(time.Minute); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
-	if err := st.starter.stop(time.Minute); err != nil {
+	if err := st.starter.Stop(time.Minute); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
 
-	calls := st.queue.Calls()
-	obs, _ := reclaimObservations(calls, claimTimes(st.queue, ids), sc.ClaimTimeout, scaleReclaimLead)
+	calls := st.Queue.Calls()
+	obs, _ := reclaimObservations(calls, claimTimes(st.Queue, ids), sc.ClaimTimeout, scaleReclaimLead)
 	res.Reclaims = summarize(obs, time.Time{}, finishAt.Add(24*time.Hour))
 	res.HoldReclaims = summarize(obs, allRunning, finishAt)
 	res.Steady = steadyCalls(calls, allRunning, finishAt, o.Tasks)
 	d.checkScaleOutcome(res, st, ids, calls)
 	log.Info("reading every task's history")
-	res.HistoryMean, res.HistoryMax, _ = historyLengths(ctx, st.ts.Client, ids, &res.Problems)
+	res.HistoryMean, res.HistoryMax, _ = historyLengths(ctx, st.Temporal.Client, ids, &res.Problems)
 	return res, nil
 }
 

@@ -48,8 +48,7 @@ type ScaleResult struct {
 	HistoryMean float64
 	HistoryMax  int
 
-	Problems []string
-	LogDir   string
+	Outcome
 }
 
 // reclaimObs is one successful reclaim, against the claim or reclaim
@@ -239,7 +238,7 @@ func (d *deployment) checkScaleOutcome(res *ScaleResult, st *stack, ids []string
 	}
 	res.OtherCallsPerTask = ratio(float64(other), float64(len(ids)))
 	for _, id := range ids {
-		s, _ := st.queue.Status(id)
+		s, _ := st.Queue.Status(id)
 		for _, r := range s.Runs {
 			if r.ReasonResolved == "claim-expired" {
 				res.ClaimExpired++
@@ -252,7 +251,7 @@ func (d *deployment) checkScaleOutcome(res *ScaleResult, st *stack, ids []string
 			res.Problems = append(res.Problems, fmt.Sprintf("task %s: %d reportCompleted calls, want 1", id, completed[id]))
 		}
 	}
-	builds := st.sim.Builds()
+	builds := st.Sim.Builds()
 	succeeded := 0
 	for _, b := range builds {
 		if b.Result == bbsim.SUCCESS {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
@@ -131,28 +132,30 @@ type scaleProcs struct{ worker, starter, temporal int }
 // procSnapshot is each process's peak RSS and CPU at one moment; this
 // process (the stand-ins and the measuring, plus the Temporal server when
 // it is embedded) is "bench".
-type procSnapshot struct{ worker, starter, temporal, bench ProcStats }
+type procSnapshot struct{ worker, starter, temporal, bench localdeploy.ProcStats }
 
 func (p scaleProcs) read() (procSnapshot, error) {
 	var s procSnapshot
 	var err error
-	if s.worker, err = readProcStats(p.worker); err != nil {
+	if s.worker, err = localdeploy.ReadProcStats(p.worker); err != nil {
 		return s, err
 	}
-	if s.starter, err = readProcStats(p.starter); err != nil {
+	if s.starter, err = localdeploy.ReadProcStats(p.starter); err != nil {
 		return s, err
 	}
 	if p.temporal != 0 {
-		if s.temporal, err = readProcStats(p.temporal); err != nil {
+		if s.temporal, err = localdeploy.ReadProcStats(p.temporal); err != nil {
 			return s, err
 		}
 	}
-	s.bench, err = readProcStats(os.Getpid())
+	s.bench, err = localdeploy.ReadProcStats(os.Getpid())
 	return s, err
 }
 
 // sub is the CPU spent since earlier, with the peak RSS as of now.
 func (s procSnapshot) sub(earlier procSnapshot) procSnapshot {
-	d := func(a, b ProcStats) ProcStats { return ProcStats{PeakRSSBytes: a.PeakRSSBytes, CPU: a.CPU - b.CPU} }
+	d := func(a, b localdeploy.ProcStats) localdeploy.ProcStats {
+		return localdeploy.ProcStats{PeakRSSBytes: a.PeakRSSBytes, CPU: a.CPU - b.CPU}
+	}
 	return procSnapshot{d(s.worker, earlier.worker), d(s.starter, earlier.starter), d(s.temporal, earlier.temporal), d(s.bench, earlier.bench)}
 }

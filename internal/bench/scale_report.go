@@ -3,9 +3,10 @@ package bench
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // scheduledLead is the lead the bridge aims at for a claim period.
@@ -31,13 +32,9 @@ func (r *ScaleResult) MeasuredCallsPerHour() float64 {
 // WriteTable prints the scale run as one table, the targets beside
 // the figures, and the formula of the projection under it.
 func (r *ScaleResult) WriteTable(w io.Writer) error {
-	db := "MariaDB"
-	if r.SQLite {
-		db = "SQLite"
-	}
 	ct := r.ClaimTimeout
-	fmt.Fprintf(w, "bbb-bench -scale: %d builds held open, stand-in claim timeout %s (real queue: %s), held %d claim periods after the last start, %s scheduler DB prefilled with %d BuildRequests (%s), %d CPUs, %s\n",
-		r.Builds, ct, RealClaimTimeout, r.Periods, db, r.Prefill, r.PrefillTime.Round(time.Second), runtime.NumCPU(), time.Now().UTC().Format("2006-01-02"))
+	fmt.Fprintf(w, "bbb-bench -scale: %d builds held open, stand-in claim timeout %s (real queue: %s), held %d claim periods after the last start, %s\n",
+		r.Builds, ct, RealClaimTimeout, r.Periods, ranOn(r.SQLite, r.Prefill, r.PrefillTime))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
 	row("metric", "measured", "target / schedule")
@@ -74,7 +71,7 @@ func (r *ScaleResult) WriteTable(w io.Writer) error {
 		fmt.Sprintf("%s = %.4f × claim timeout", fmtDur(lead20), ratio(lead20.Seconds(), RealClaimTimeout.Seconds())),
 		verdict(lead20 >= RealClaimTimeout/4, fmt.Sprintf("≥ ¼ = %s", RealClaimTimeout/4)))
 	row("history events: longest workflow (mean)", fmt.Sprintf("%d (%.1f)", r.HistoryMax, r.HistoryMean), "")
-	proc := func(name string, total, ramp, hold, finish ProcStats) {
+	proc := func(name string, total, ramp, hold, finish localdeploy.ProcStats) {
 		row(name+" peak RSS / CPU (ramp + hold + finish)",
 			fmt.Sprintf("%s / %.1f s (%.1f + %.1f + %.1f)", mib(total.PeakRSSBytes), total.CPU.Seconds(), ramp.CPU.Seconds(), hold.CPU.Seconds(), finish.CPU.Seconds()), "")
 	}
@@ -87,7 +84,9 @@ func (r *ScaleResult) WriteTable(w io.Writer) error {
 		benchName = "Temporal server + stand-ins + measuring (this process)"
 	}
 	proc(benchName, r.Total.bench, r.RampCPU.bench, r.HoldCPU.bench, r.FinishCPU.bench)
-	perReclaim := func(p ProcStats) float64 { return ratio(float64(p.CPU.Microseconds())/1000, float64(r.HoldReclaims.N)) }
+	perReclaim := func(p localdeploy.ProcStats) float64 {
+		return ratio(float64(p.CPU.Microseconds())/1000, float64(r.HoldReclaims.N))
+	}
 	if r.TemporalSeparate {
 		row("CPU per reclaim in the hold: worker + Temporal server + this process",
 			fmt.Sprintf("%.1f + %.1f + %.1f ms", perReclaim(r.HoldCPU.worker), perReclaim(r.HoldCPU.temporal), perReclaim(r.HoldCPU.bench)), "")
@@ -114,16 +113,7 @@ func (r *ScaleResult) WriteTable(w io.Writer) error {
 		RealClaimTimeout, RealClaimTimeout, r.ReclaimLead, fmtDur(late),
 		(RealClaimTimeout - r.scheduledLead(RealClaimTimeout) + late).Seconds(), p20)
 	fmt.Fprintf(w, "  (while a build runs the bridge's only TC call is the reclaim; the rest of a lifecycle, %.1f calls per task in this run, comes once per task, not per hour)\n", r.OtherCallsPerTask)
-	for i, p := range r.Problems {
-		if i == 10 {
-			fmt.Fprintf(w, "  ... and %d more\n", len(r.Problems)-10)
-			break
-		}
-		fmt.Fprintf(w, "  problem: %s\n", p)
-	}
-	if r.LogDir != "" {
-		fmt.Fprintf(w, "  worker and starter logs: %s\n", r.LogDir)
-	}
+	r.writeProblems(w)
 	return nil
 }
 

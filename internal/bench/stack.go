@@ -2,18 +2,14 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
-
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
-	"github.com/bbbridge/buildbot-bridge/internal/pulse"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
-	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
 // stackConfig is what differs between the benchmark's deployment and the
@@ -33,21 +29,14 @@ type stackConfig struct {
 	reclaimLead time.Duration
 }
 
-// stack is a running deployment: scheduler DB, Temporal, broker vhost,
-// stand-ins, observers, and the bridge's worker and starter processes.
+// stack is a running deployment with the benchmark's observers and the
+// bridge's worker and starter processes.
 type stack struct {
-	db      *schedulerdb.DB
+	*localdeploy.Deployment
 	dbURL   string            // as the benchmark reaches it
 	counter *StatementCounter // nil on SQLite
-	ts      TemporalServer
-	amqpURL string
-	queue   *tcfake.Queue
-	sim     *bbsim.Sim
-	// tc is the scheduler's client, which creates the tasks.
-	tc          *tcqueue.Queue
-	bridgeToken string
-	worker      *child
-	starter     *child
+	worker  *localdeploy.Child
+	starter *localdeploy.Child
 	// errc reports a background part (observer, watcher) that failed.
 	errc chan error
 }
@@ -55,12 +44,12 @@ type stack struct {
 // startStack brings the whole deployment up, the scheduler DB prefilled,
 // and returns once the bridge is healthy and the observer consumes.
 func (d *deployment) startStack(ctx context.Context, cfg stackConfig) (*stack, error) {
-	o, log := d.o, d.o.Log
+	o := d.o
 	st := &stack{errc: make(chan error, 8)}
 
 	// The binaries build while the DB fills: one waits on the compiler,
 	// the other on MariaDB.
-	var bins []string
+	var bins map[string]string
 	var buildErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -70,128 +59,53 @@ func (d *deployment) startStack(ctx context.Context, cfg stackConfig) (*stack, e
 		if o.ProfileDir != "" {
 			pkgs = []string{"./internal/bench/cmd/bbb-bench-proc"}
 		}
-		bins, buildErr = buildBinaries(ctx, o.ModuleRoot, d.dir, pkgs...)
-		if buildErr == nil && len(bins) == 1 {
-			bins = []string{bins[0], bins[0]}
+		bins, buildErr = localdeploy.BuildBinaries(ctx, o.ModuleRoot, filepath.Join(d.dir, "bin"), pkgs...)
+		if p := bins["bbb-bench-proc"]; p != "" {
+			bins["worker"], bins["starter"] = p, p
 		}
 	}()
+	defer wg.Wait()
 
-	// Scheduler DB.
-	var bridgeDBURL string
+	bb := &localdeploy.Buildbot08{
+		Prepare: d.prefill,
+		Sim:     bbsim.Options{PollInterval: cfg.pollInterval, Script: cfg.script, Builders: benchBuilders},
+	}
 	if o.SQLite {
-		st.dbURL = "sqlite:///" + filepath.Join(d.dir, "scheduler.db")
-		bridgeDBURL = st.dbURL
+		bb.SchedulerDB = "sqlite:///" + filepath.Join(d.dir, "scheduler.db")
 	} else {
-		name, drop, err := o.Services.createDatabase(ctx, "bbbbench_")
+		name, drop, err := o.Services.CreateDatabase(ctx, "bbbbench_")
 		if err != nil {
 			return nil, err
 		}
-		d.defer_(drop)
-		st.dbURL = fmt.Sprintf("mysql://root@%s/%s", o.Services.MySQL, name)
+		d.Defer(drop)
 		c, err := NewStatementCounter(o.Services.MySQL)
 		if err != nil {
 			return nil, err
 		}
-		d.defer_(func() { c.Close() })
+		d.Defer(func() { c.Close() })
 		st.counter = c
-		bridgeDBURL = fmt.Sprintf("mysql://root@%s/%s", c.Addr(), name)
+		bb.SchedulerDB = fmt.Sprintf("mysql://root@%s/%s", o.Services.MySQL, name)
+		bb.BridgeDB = fmt.Sprintf("mysql://root@%s/%s", c.Addr(), name)
 	}
-	db, err := schedulerdb.Open(ctx, st.dbURL)
+	st.dbURL = bb.SchedulerDB
+	amqpURL, delVhost, err := o.Services.CreateVhost(ctx, "bbbbench-")
 	if err != nil {
 		return nil, err
 	}
-	st.db = db
-	d.defer_(func() { db.Close() })
-	if err := db.CreateBuildbotSchema(ctx); err != nil {
-		return nil, err
-	}
-	log.Info("prefilling the scheduler DB", "buildrequests", o.Prefill)
-	t0 := time.Now()
-	if err := Prefill(ctx, db.SQL(), db.Driver(), o.Prefill); err != nil {
-		return nil, err
-	}
-	d.prefillTime = time.Since(t0)
-	log.Info("prefilled", "took", d.prefillTime.Round(time.Second))
-	wg.Wait()
-	if buildErr != nil {
-		return nil, buildErr
-	}
-
-	if o.StartTemporal == nil {
-		return nil, errors.New("bench: Options.StartTemporal is required")
-	}
-	ts, err := o.StartTemporal()
-	if err != nil {
-		return nil, err
-	}
-	st.ts = ts
-	d.defer_(ts.Stop)
-
-	amqpURL, delVhost, err := o.Services.createVhost(ctx, "bbbbench-")
-	if err != nil {
-		return nil, err
-	}
-	st.amqpURL = amqpURL
-	d.defer_(delVhost)
-	// One publisher (connection) per stand-in: a Publisher waits for each
-	// confirm under one lock, so a shared one would make the two stand-ins
-	// queue behind each other.
-	pub, err := pulse.DialPublisher(ctx, amqpURL)
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { pub.Close() })
-	simPub, err := pulse.DialPublisher(ctx, amqpURL)
-	if err != nil {
-		return nil, err
-	}
-	d.defer_(func() { simPub.Close() })
-
-	bridgeToken, schedToken := randomToken(), randomToken()
-	st.bridgeToken = bridgeToken
-	queue, err := tcfake.New(tcfake.Options{
-		Publisher:    pub,
-		ClaimTimeout: cfg.claimTimeout,
-		Clients: map[string]tcfake.Client{
-			bridgeClientID: {AccessToken: bridgeToken, Scopes: []string{
-				"queue:claim-task:" + provisionerID + "/" + workerType,
-				"queue:worker-id:" + workerGroup + "/" + workerID,
-				"queue:cancel-task:" + schedulerID + "/*",
-				"queue:rerun-task:" + schedulerID + "/*",
-				"queue:reclaim-task:*",
-				"queue:resolve-task:*",
-				"queue:create-artifact:*",
-			}},
-			schedClientID: {AccessToken: schedToken, Scopes: []string{"*"}},
-		},
-		Logger: d.quiet.With("component", "tcfake"),
+	d.Defer(delVhost)
+	dep, err := localdeploy.Start(ctx, localdeploy.Options{
+		Identity:   identity,
+		Temporal:   o.StartTemporal,
+		AMQPURL:    amqpURL,
+		Queue:      localdeploy.QueueOptions{ClaimTimeout: cfg.claimTimeout},
+		Buildbot08: bb,
+		Log:        d.quiet,
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := queue.Start(ctx); err != nil {
-		return nil, err
-	}
-	st.queue = queue
-	d.defer_(queue.Close)
-
-	sim, err := bbsim.New(bbsim.Options{
-		DB:           db.SQL(),
-		Driver:       db.Driver(),
-		Publisher:    simPub,
-		PollInterval: cfg.pollInterval,
-		Script:       cfg.script,
-		Builders:     benchBuilders,
-		Logger:       d.quiet.With("component", "bbsim"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := sim.Start(ctx); err != nil {
-		return nil, err
-	}
-	st.sim = sim
-	d.defer_(sim.Close)
+	d.Defer(dep.Close)
+	st.Deployment = dep
 
 	observer, err := observePulse(amqpURL, tcExchanges, buildExchange, d.rec, d.quiet)
 	if err != nil {
@@ -199,52 +113,50 @@ func (d *deployment) startStack(ctx context.Context, cfg stackConfig) (*stack, e
 	}
 	d.background(ctx, st.errc, "pulse observer", observer.Run)
 	if !cfg.noWatcher {
-		fromID, err := maxBuildRequestID(ctx, db.SQL())
+		fromID, err := maxBuildRequestID(ctx, dep.DB.SQL())
 		if err != nil {
 			return nil, err
 		}
 		d.background(ctx, st.errc, "BuildRequest watcher", func(ctx context.Context) error {
-			return watchBuildRequests(ctx, db.SQL(), fromID, d.rec)
+			return watchBuildRequests(ctx, dep.DB.SQL(), fromID, d.rec)
 		})
 	}
 
 	// The bridge, as two processes.
-	workerListen, err1 := freeAddr()
-	starterListen, err2 := freeAddr()
-	if err := errors.Join(err1, err2); err != nil {
+	wg.Wait()
+	if buildErr != nil {
+		return nil, buildErr
+	}
+	dep.Config.ReclaimLead = cfg.reclaimLead
+	start := func(kind string) (*localdeploy.Child, error) {
+		c, err := dep.StartChild(ctx, localdeploy.ChildSpec{Kind: kind, Bin: bins[kind], Dir: d.dir, Env: profileEnv(o.ProfileDir, kind)})
+		if err != nil {
+			return nil, err
+		}
+		d.Defer(func() { _ = c.Stop(time.Minute) })
+		return c, nil
+	}
+	if st.worker, err = start("worker"); err != nil {
 		return nil, err
 	}
-	cfgPath, err := bridgeConfig{
-		rootURL: queue.RootURL(), bridgeToken: bridgeToken, dbURL: bridgeDBURL,
-		selfServeURL: sim.SelfServeURL(), amqpURL: amqpURL,
-		temporalAddr: ts.HostPort, namespace: ts.Namespace, taskQueue: "buildbot-bridge",
-		workerListen: workerListen, starterListen: starterListen,
-		reclaimLead: cfg.reclaimLead,
-	}.write(d.dir)
-	if err != nil {
-		return nil, err
-	}
-	worker, err := startChild("worker", bins[0], cfgPath, d.dir, profileEnv(o.ProfileDir, "worker"))
-	if err != nil {
-		return nil, err
-	}
-	st.worker = worker
-	d.defer_(func() { _ = worker.stop(time.Minute) })
-	starter, err := startChild("starter", bins[1], cfgPath, d.dir, profileEnv(o.ProfileDir, "starter"))
-	if err != nil {
-		return nil, err
-	}
-	st.starter = starter
-	d.defer_(func() { _ = starter.stop(time.Minute) })
-	if err := worker.waitHealthy(ctx, workerListen, 2*time.Minute); err != nil {
-		return nil, err
-	}
-	if err := starter.waitHealthy(ctx, starterListen, 2*time.Minute); err != nil {
+	if st.starter, err = start("starter"); err != nil {
 		return nil, err
 	}
 	if err := waitReady(ctx, observer, time.Minute); err != nil {
 		return nil, err
 	}
-	st.tc = schedulerClient(queue.RootURL(), schedToken)
 	return st, nil
+}
+
+// prefill fills the scheduler DB with o.Prefill completed BuildRequests
+// before anything else runs, and times it.
+func (d *deployment) prefill(ctx context.Context, db *schedulerdb.DB) error {
+	d.o.Log.Info("prefilling the scheduler DB", "buildrequests", d.o.Prefill)
+	t0 := time.Now()
+	if err := Prefill(ctx, db.SQL(), db.Driver(), d.o.Prefill); err != nil {
+		return err
+	}
+	d.prefillTime = time.Since(t0)
+	d.o.Log.Info("prefilled", "took", d.prefillTime.Round(time.Second))
+	return nil
 }

@@ -162,3 +162,34 @@ func promoteOnce(ctx context.Context, h client.WorkerDeploymentHandle, v worker.
 	log.Info("first version of the deployment: made current")
 	return true, nil
 }
+
+// DeploymentVersion is the version a worker with this config runs as;
+// ok is false when versioning is off.
+func DeploymentVersion(t config.Temporal) (v worker.WorkerDeploymentVersion, ok bool, err error) {
+	o, err := deploymentOptions(t)
+	return o.Version, o.UseVersioning, err
+}
+
+// MakeCurrent makes v its deployment's current version, as `temporal
+// worker deployment set-current-version` does, for a deployment whose
+// owner restarts it on new code (the demo). v exists once a poll of its
+// worker reached the server, so until then the call is retried; it gives
+// up when ctx ends.
+func MakeCurrent(ctx context.Context, c client.Client, v worker.WorkerDeploymentVersion) error {
+	h := c.WorkerDeploymentClient().GetHandle(v.DeploymentName)
+	wait := 100 * time.Millisecond
+	for {
+		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := h.SetCurrentVersion(attempt, client.WorkerDeploymentSetCurrentVersionOptions{BuildID: v.BuildID})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("make %s %s current: %w", v.DeploymentName, v.BuildID, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

@@ -51,46 +51,27 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 
 	// Run 1: creates the demo tasks and returns once they all ended.
-	o := testOptions(dir, amqpURL)
-	o.KeepGoing = false
-	out := &syncBuffer{}
-	o.Out = out
-	began := time.Now()
-	if err := run(ctx, o); err != nil {
-		t.Fatalf("first run: %v\n%s%s", err, out, logTail(dir))
+	// Each run is a new version of the worker, as a restart on changed
+	// code is: the tasks of one run are carried on by the next.
+	version := func(n string) options {
+		o := testOptions(dir, amqpURL)
+		o.BuildID = "demo-run-" + n
+		return o
 	}
-	t.Logf("first run, up to all demo tasks ended: %s", time.Since(began).Round(time.Millisecond))
-	first := readState(t, dir)
-	if !first.TasksCreated || len(first.Tasks) != len(wantRuns) {
-		t.Fatalf("demo.json after the first run: %+v", first)
-	}
-	snap := readQueueState(t, dir)
-	for _, task := range first.Tasks {
-		got := runsOfSnapshot(t, snap, task.TaskID)
-		if want := wantRuns[task.Kind]; !slices.Equal(got, want) {
-			t.Errorf("task %s (%s) ended with runs %v, want %v", task.TaskID, task.Kind, got, want)
-		}
-	}
+	first, out := runUntilTasksEnded(t, ctx, version("1"))
 	// Buildbot's side of the cancel: the build was stopped, so its request
 	// completed with CANCELLED (6).
 	if got := requestResults(t, dir, taskOf(t, first, "cancel")); got != 6 {
 		t.Errorf("cancelled task's BuildRequest results = %d, want 6 (CANCELLED)", got)
 	}
-	if strings.Contains(out.String(), first.Bridge.AccessToken) || strings.Contains(out.String(), first.Scheduler.AccessToken) {
+	if strings.Contains(out, first.Bridge.AccessToken) || strings.Contains(out, first.Scheduler.AccessToken) {
 		t.Error("an access token appears in the demo's output")
 	}
 
 	// Run 2: a restart; the tasks are found in the Web UI, one more is
 	// created, and Ctrl-C comes while its build runs.
-	o2 := testOptions(dir, amqpURL)
-	out2 := &syncBuffer{}
-	o2.Out = out2
-	ctx2, stop2 := context.WithCancel(ctx)
-	done2 := make(chan error, 1)
-	began = time.Now()
-	go func() { done2 <- run(ctx2, o2) }()
-	st := waitUp(t, ctx, dir, done2, out2)
-	t.Logf("restart, up to the Web UI and the queue answering: %s", time.Since(began).Round(time.Millisecond))
+	second := startDemo(t, ctx, version("2"))
+	st := second.st
 	if code, body := get(t, ctx, st.UIURL+"/"); code != http.StatusOK || !strings.Contains(body, "<html") {
 		t.Errorf("Web UI GET / = %d %.80q", code, body)
 	}
@@ -112,61 +93,110 @@ func TestDemo(t *testing.T) {
 		t.Errorf("Web UI API: BuilderName=\"win64\" finds %v", ids)
 	}
 
-	created := &syncBuffer{}
-	co := o2
-	co.Out = created
-	if err := createTaskCommand(ctx, co, "linux64"); err != nil {
-		t.Fatalf("-create-task: %v", err)
+	extra, printed := createTaskCmd(t, ctx, second.o, "linux64")
+	if !strings.Contains(printed, "/namespaces/default/workflows/task-"+extra) {
+		t.Fatalf("-create-task printed:\n%s", printed)
 	}
-	m := regexp.MustCompile(`created task (\S+) for builder linux64`).FindStringSubmatch(created.String())
-	if m == nil || !strings.Contains(created.String(), "/namespaces/default/workflows/task-"+m[1]) {
-		t.Fatalf("-create-task printed:\n%s", created)
-	}
-	extra := m[1]
 	waitRuns(t, ctx, q, extra, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "running/" })
 
 	// A builder the simulated master does not have: as with a real
 	// master, nothing would ever build it, so the bridge refuses it.
-	unknown := &syncBuffer{}
-	co.Out = unknown
-	if err := createTaskCommand(ctx, co, "nosuchbuilder"); err != nil {
-		t.Fatalf("-create-task nosuchbuilder: %v", err)
-	}
-	m = regexp.MustCompile(`created task (\S+) for builder nosuchbuilder`).FindStringSubmatch(unknown.String())
-	if m == nil {
-		t.Fatalf("-create-task printed:\n%s", unknown)
-	}
-	waitRuns(t, ctx, q, m[1], func(runs []string) bool { return slices.Equal(runs, []string{"exception/malformed-payload"}) })
-	stop2()
-	select {
-	case err := <-done2:
-		if err != nil {
-			t.Fatalf("second run stopped with: %v\n%s", err, out2)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("second run did not stop within 90s of Ctrl-C")
-	}
+	unknown, _ := createTaskCmd(t, ctx, second.o, "nosuchbuilder")
+	waitRuns(t, ctx, q, unknown, func(runs []string) bool { return slices.Equal(runs, []string{"exception/malformed-payload"}) })
+	second.stop(t, "second run")
 	if st := readState(t, dir); !slices.Equal(st.Tasks, first.Tasks) {
 		t.Errorf("the restart changed the demo tasks: %+v, before %+v", st.Tasks, first.Tasks)
 	}
 
 	// Run 3: the task that was building at Ctrl-C is resolved.
-	o3 := testOptions(dir, amqpURL)
-	out3 := &syncBuffer{}
-	o3.Out = out3
-	ctx3, stop3 := context.WithCancel(ctx)
-	done3 := make(chan error, 1)
-	go func() { done3 <- run(ctx3, o3) }()
-	st = waitUp(t, ctx, dir, done3, out3)
-	q = queueClient(ctx, st.QueueRootURL, st.Scheduler)
+	third := startDemo(t, ctx, version("3"))
+	q = queueClient(ctx, third.st.QueueRootURL, third.st.Scheduler)
 	waitRuns(t, ctx, q, extra, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "completed/completed" })
-	stop3()
-	if err := <-done3; err != nil {
-		t.Fatalf("third run stopped with: %v\n%s", err, out3)
-	}
+	third.stop(t, "third run")
 	if st := readState(t, dir); len(st.Tasks) != len(wantRuns) {
 		t.Errorf("demo tasks after the third run: %d, want %d", len(st.Tasks), len(wantRuns))
 	}
+}
+
+// runUntilTasksEnded runs a first demo on o's data folder until its tasks
+// have ended, checks each ended as wantRuns says, and returns demo.json
+// and what the demo printed.
+func runUntilTasksEnded(t *testing.T, ctx context.Context, o options) (*demoState, string) {
+	t.Helper()
+	o.KeepGoing = false
+	out := &syncBuffer{}
+	o.Out = out
+	began := time.Now()
+	if err := run(ctx, o); err != nil {
+		t.Fatalf("first run: %v\n%s%s", err, out, logTail(o.DataDir))
+	}
+	t.Logf("first run, up to all demo tasks ended: %s", time.Since(began).Round(time.Millisecond))
+	first := readState(t, o.DataDir)
+	if !first.TasksCreated || len(first.Tasks) != len(wantRuns) {
+		t.Fatalf("demo.json after the first run: %+v", first)
+	}
+	snap := readQueueState(t, o.DataDir)
+	for _, task := range first.Tasks {
+		got := runsOfSnapshot(t, snap, task.TaskID)
+		if want := wantRuns[task.Kind]; !slices.Equal(got, want) {
+			t.Errorf("task %s (%s) ended with runs %v, want %v", task.TaskID, task.Kind, got, want)
+		}
+	}
+	return first, out.String()
+}
+
+// startedDemo is a demo restarted on a data folder, running until stop.
+type startedDemo struct {
+	o      options
+	st     *demoState
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startDemo runs the demo in the background, as a user restarting it, and
+// returns once it says it is resuming and its Web UI answers.
+func startDemo(t *testing.T, ctx context.Context, o options) *startedDemo {
+	t.Helper()
+	d := &startedDemo{o: o, out: &syncBuffer{}, done: make(chan error, 1)}
+	d.o.Out = d.out
+	var runCtx context.Context
+	runCtx, d.cancel = context.WithCancel(ctx)
+	began := time.Now()
+	go func() { d.done <- run(runCtx, d.o) }()
+	d.st = waitUp(t, ctx, o.DataDir, d.done, d.out)
+	t.Logf("restart, up to the Web UI and the queue answering: %s", time.Since(began).Round(time.Millisecond))
+	return d
+}
+
+// stop is Ctrl-C: the demo must stop cleanly, and soon.
+func (d *startedDemo) stop(t *testing.T, name string) {
+	t.Helper()
+	d.cancel()
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Fatalf("%s stopped with: %v\n%s", name, err, d.out)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s did not stop within 90s of Ctrl-C", name)
+	}
+}
+
+// createTaskCmd runs -create-task for builder against the running demo of
+// o's data folder and returns the task's id and what the command printed.
+func createTaskCmd(t *testing.T, ctx context.Context, o options, builder string) (string, string) {
+	t.Helper()
+	out := &syncBuffer{}
+	o.Out = out
+	if err := createTaskCommand(ctx, o, builder); err != nil {
+		t.Fatalf("-create-task %s: %v", builder, err)
+	}
+	m := regexp.MustCompile(`created task (\S+) for builder ` + regexp.QuoteMeta(builder)).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("-create-task printed:\n%s", out)
+	}
+	return m[1], out.String()
 }
 
 func testOptions(dir, amqpURL string) options {

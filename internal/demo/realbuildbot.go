@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/starter"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv/buildbot3"
 )
@@ -136,5 +137,7 @@ func (s *stack) startRealBuildbot() error {
 
 // realBackend is the bridge's buildbot section for the running master.
 func (s *stack) realBackend() map[string]any {
-	return backendREST(s.master.APIURL(), buildbot3.BridgeScheduler, s.o.EventsListen, s.state.EventsPassword)
+	// The master itself tells which builders exist, so a task for any
+	// other ends malformed-payload without an allowed-builders list.
+	return localdeploy.BackendREST(s.master.APIURL(), buildbot3.BridgeScheduler, s.o.EventsListen, s.state.EventsPassword)
 }

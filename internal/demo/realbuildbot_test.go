@@ -32,51 +32,28 @@ func TestDemoRealBuildbot(t *testing.T) {
 	ports := realTestPorts(t)
 
 	// Run 1: creates the demo tasks and returns once they all ended.
-	o := realTestOptions(dir, amqpURL, ports)
-	o.KeepGoing = false
-	out := &syncBuffer{}
-	o.Out = out
-	began := time.Now()
-	if err := run(ctx, o); err != nil {
-		t.Fatalf("first run: %v\n%s%s", err, out, logTail(dir))
-	}
-	t.Logf("first run, up to all demo tasks ended: %s", time.Since(began).Round(time.Millisecond))
-	first := readState(t, dir)
-	if first.Buildbot != buildbotReal || !first.TasksCreated || len(first.Tasks) != len(wantRuns) {
+	first, out := runUntilTasksEnded(t, ctx, realTestOptions(dir, amqpURL, ports))
+	if first.Buildbot != buildbotReal {
 		t.Fatalf("demo.json after the first run: %+v", first)
-	}
-	snap := readQueueState(t, dir)
-	for _, task := range first.Tasks {
-		got := runsOfSnapshot(t, snap, task.TaskID)
-		if want := wantRuns[task.Kind]; !slices.Equal(got, want) {
-			t.Errorf("task %s (%s) ended with runs %v, want %v", task.TaskID, task.Kind, got, want)
-		}
 	}
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d/", ports.www)
 	for _, want := range []string{"creating a master", "buildbot-www", "no web UI", apiURL + "api/v2/"} {
-		if !strings.Contains(out.String(), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("the first run's output does not say %q:\n%s", want, out)
 		}
 	}
 	if code, body := get(t, ctx, apiURL+"api/v2/builders"); code != 0 {
 		t.Errorf("the master still answers after the run ended: %d %.80q", code, body)
 	}
-	noSecrets(t, dir, first, out.String())
+	noSecrets(t, dir, first, out)
 
 	// Run 2: a restart on the same master; Ctrl-C comes while the build of
 	// a task created with -create-task runs.
 	o2 := realTestOptions(dir, amqpURL, ports)
 	o2.BuildDuration = 5 * time.Second // -create-task's linux64 build, long enough to stop under
-	out2 := &syncBuffer{}
-	o2.Out = out2
-	ctx2, stop2 := context.WithCancel(ctx)
-	done2 := make(chan error, 1)
-	began = time.Now()
-	go func() { done2 <- run(ctx2, o2) }()
-	st := waitUp(t, ctx, dir, done2, out2)
-	t.Logf("restart, up to the Web UI and the queue answering: %s", time.Since(began).Round(time.Millisecond))
-	if !strings.Contains(out2.String(), "reusing the master and worker in "+filepath.Join(dir, buildbotDir)) {
-		t.Errorf("the restart does not say it reuses the master:\n%s", out2)
+	second := startDemo(t, ctx, o2)
+	if !strings.Contains(second.out.String(), "reusing the master and worker in "+filepath.Join(dir, buildbotDir)) {
+		t.Errorf("the restart does not say it reuses the master:\n%s", second.out)
 	}
 
 	// The master kept its database: the first run's requests are there,
@@ -100,49 +77,23 @@ func TestDemoRealBuildbot(t *testing.T) {
 		}
 	}
 
-	q := queueClient(ctx, st.QueueRootURL, st.Scheduler)
-	created := &syncBuffer{}
-	co := o2
-	co.Out = created
-	if err := createTaskCommand(ctx, co, "linux64"); err != nil {
-		t.Fatalf("-create-task: %v", err)
-	}
-	m := regexp.MustCompile(`created task (\S+) for builder linux64`).FindStringSubmatch(created.String())
-	if m == nil {
-		t.Fatalf("-create-task printed:\n%s", created)
-	}
-	extra := m[1]
+	q := queueClient(ctx, second.st.QueueRootURL, second.st.Scheduler)
+	extra, _ := createTaskCmd(t, ctx, o2, "linux64")
 
 	// A builder the master does not have: the bridge refuses the task.
-	unknown := &syncBuffer{}
-	co.Out = unknown
-	if err := createTaskCommand(ctx, co, "nosuchbuilder"); err != nil {
-		t.Fatalf("-create-task nosuchbuilder: %v", err)
-	}
-	m = regexp.MustCompile(`created task (\S+) for builder nosuchbuilder`).FindStringSubmatch(unknown.String())
-	if m == nil {
-		t.Fatalf("-create-task printed:\n%s", unknown)
-	}
-	waitRuns(t, ctx, q, m[1], func(runs []string) bool { return slices.Equal(runs, []string{"exception/malformed-payload"}) })
+	unknown, _ := createTaskCmd(t, ctx, o2, "nosuchbuilder")
+	waitRuns(t, ctx, q, unknown, func(runs []string) bool { return slices.Equal(runs, []string{"exception/malformed-payload"}) })
 
 	waitRuns(t, ctx, q, extra, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "running/" })
-	stop2()
-	select {
-	case err := <-done2:
-		if err != nil {
-			t.Fatalf("second run stopped with: %v\n%s", err, out2)
-		}
-	case <-time.After(90 * time.Second):
-		t.Fatal("second run did not stop within 90s of Ctrl-C")
-	}
+	second.stop(t, "second run")
 	// In order: the bridge, then Buildbot's worker, then its master.
-	stopped := regexp.MustCompile(`stopped (the bridge starter|the bridge worker|the Buildbot worker|the Buildbot master) `).FindAllStringSubmatch(out2.String(), -1)
+	stopped := regexp.MustCompile(`stopped (the bridge starter|the bridge worker|the Buildbot worker|the Buildbot master) `).FindAllStringSubmatch(second.out.String(), -1)
 	var order []string
 	for _, s := range stopped {
 		order = append(order, s[1])
 	}
 	if want := []string{"the bridge starter", "the bridge worker", "the Buildbot worker", "the Buildbot master"}; !slices.Equal(order, want) {
-		t.Errorf("stop order %q, want %q:\n%s", order, want, out2)
+		t.Errorf("stop order %q, want %q:\n%s", order, want, second.out)
 	}
 	if code, _ := get(t, ctx, apiURL+"api/v2/builders"); code != 0 {
 		t.Error("the master still answers after the second run stopped")
@@ -150,14 +101,8 @@ func TestDemoRealBuildbot(t *testing.T) {
 
 	// Run 3: the request of the build stopped at Ctrl-C is built again,
 	// and its task completes in a new run.
-	o3 := realTestOptions(dir, amqpURL, ports)
-	out3 := &syncBuffer{}
-	o3.Out = out3
-	ctx3, stop3 := context.WithCancel(ctx)
-	done3 := make(chan error, 1)
-	go func() { done3 <- run(ctx3, o3) }()
-	st = waitUp(t, ctx, dir, done3, out3)
-	q = queueClient(ctx, st.QueueRootURL, st.Scheduler)
+	third := startDemo(t, ctx, realTestOptions(dir, amqpURL, ports))
+	q = queueClient(ctx, third.st.QueueRootURL, third.st.Scheduler)
 	waitRuns(t, ctx, q, extra, func(runs []string) bool { return len(runs) > 0 && runs[len(runs)-1] == "completed/completed" })
 	status, err := q.Status(extra)
 	if err != nil {
@@ -179,11 +124,8 @@ func TestDemoRealBuildbot(t *testing.T) {
 	if len(reqs) != 1 || !slices.Equal(builds, []int{buildbotrest.Retry, buildbotrest.Success}) {
 		t.Errorf("task stopped under at Ctrl-C: requests %+v with builds %v, want one with a RETRY then a SUCCESS", reqs, builds)
 	}
-	stop3()
-	if err := <-done3; err != nil {
-		t.Fatalf("third run stopped with: %v\n%s", err, out3)
-	}
-	noSecrets(t, dir, readState(t, dir), out2.String()+out3.String())
+	third.stop(t, "third run")
+	noSecrets(t, dir, readState(t, dir), second.out.String()+third.out.String())
 }
 
 type realPorts struct {

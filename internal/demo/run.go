@@ -16,9 +16,11 @@ import (
 	"github.com/bbbridge/buildbot-bridge/internal/bridge"
 	"github.com/bbbridge/buildbot-bridge/internal/config"
 	"github.com/bbbridge/buildbot-bridge/internal/devserver"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/pulse"
 	"github.com/bbbridge/buildbot-bridge/internal/schedulerdb"
 	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
+	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv/buildbot3"
 )
 
@@ -96,6 +98,9 @@ type options struct {
 	// SnapshotInterval is how often the queue's state is saved besides at
 	// Ctrl-C, so that even a killed demo loses little.
 	SnapshotInterval time.Duration
+	// BuildID, when set, names the worker's version instead of its binary:
+	// a test's stand-in for a restart on changed code.
+	BuildID string
 
 	// Out receives the progress lines.
 	Out io.Writer
@@ -191,7 +196,7 @@ type stack struct {
 	queue  *tcfake.Queue
 	sim    *bbsim.Sim        // sim mode
 	master *buildbot3.Master // real mode
-	procs  []*process
+	procs  []*localdeploy.InProcess
 
 	closers []closer
 }
@@ -337,25 +342,12 @@ func (s *stack) temporal(ctx context.Context) error {
 // tcqueue.json every few seconds and at Ctrl-C, so that tasks in flight
 // are still there after a restart.
 func (s *stack) startQueue(ctx context.Context, pub *pulse.Publisher) error {
-	q, err := tcfake.New(tcfake.Options{
-		Addr:         s.o.QueueAddr,
-		ClaimTimeout: s.o.ClaimTimeout,
-		Publisher:    pub,
-		Clients: map[string]tcfake.Client{
-			// The bridge's credentials carry the scopes it needs, no more.
-			s.state.Bridge.ClientID: {AccessToken: s.state.Bridge.AccessToken, Scopes: []string{
-				"queue:claim-task:" + provisionerID + "/" + workerType,
-				"queue:worker-id:" + workerGroup + "/" + workerID,
-				"queue:cancel-task:" + schedulerID + "/*",
-				"queue:rerun-task:" + schedulerID + "/*",
-				"queue:reclaim-task:*",
-				"queue:resolve-task:*",
-				"queue:create-artifact:*",
-			}},
-			s.state.Scheduler.ClientID: {AccessToken: s.state.Scheduler.AccessToken, Scopes: []string{"*"}},
-		},
-		Logger: s.log,
-	})
+	q, err := localdeploy.NewQueue(s.state.identity(), localdeploy.QueueOptions{
+		Addr:           s.o.QueueAddr,
+		ClaimTimeout:   s.o.ClaimTimeout,
+		BridgeToken:    s.state.Bridge.AccessToken,
+		SchedulerToken: s.state.Scheduler.AccessToken,
+	}, pub, s.log)
 	if err != nil {
 		return err
 	}
@@ -458,40 +450,44 @@ func (s *stack) startBridge(ctx context.Context, amqpURL string, backend map[str
 		queues = append(queues, "started", "log_uploaded")
 	}
 	for _, q := range queues {
-		if err := s.waitBound(ctx, vhost, demoQueueBasename+"/"+q); err != nil {
+		if err := s.waitBound(ctx, vhost, identity.QueueBasename+"/"+q); err != nil {
 			return err
 		}
 	}
 	progress(s.out, "bridge worker and starter running (config in %s)", filepath.Join(s.o.DataDir, configFile))
+	return s.makeWorkerCurrent(ctx, cfg)
+}
+
+// makeWorkerCurrent makes this run's worker the current version of its
+// Worker Deployment, as an operator does after a deploy: a demo restarted
+// on changed code is a new version, which would otherwise wait for
+// `temporal worker deployment set-current-version` while the tasks of the
+// previous run wait for it.
+func (s *stack) makeWorkerCurrent(ctx context.Context, cfg *config.Config) error {
+	v, versioned, err := bridge.DeploymentVersion(cfg.Temporal)
+	if err != nil || !versioned {
+		return err
+	}
+	tc, err := temporalclient.Dial(ctx, s.srv.FrontendAddr(), cfg.Temporal.Namespace, s.log)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := bridge.MakeCurrent(ctx, tc, v); err != nil {
+		return err
+	}
+	progress(s.out, "worker is version %s of Worker Deployment %s, made current (README: Upgrading)", v.BuildID, v.DeploymentName)
 	return nil
 }
 
-// process is the worker or the starter running in this process.
-type process struct {
-	name string
-	done chan error
-}
-
-func (s *stack) runProcess(ctx context.Context, name string, f func(context.Context) error) *process {
+func (s *stack) runProcess(ctx context.Context, name string, f func(context.Context) error) *localdeploy.InProcess {
 	// Not a child of ctx: at Ctrl-C the processes must stop in order
 	// (starter, then worker, before the services they use), which close
 	// does.
-	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	p := &process{name: name, done: make(chan error, 1)}
-	go func() { p.done <- f(pctx) }()
-	s.onClose("the bridge "+name, func() error {
-		cancel()
-		select {
-		case err := <-p.done:
-			p.done <- err // the watcher may still look
-			if err != nil && !errors.Is(err, context.Canceled) {
-				return err
-			}
-			return nil
-		case <-time.After(45 * time.Second):
-			return fmt.Errorf("%s did not stop within 45s", name)
-		}
-	})
+	p := localdeploy.RunInProcess(context.WithoutCancel(ctx), name, f)
+	s.onClose("the bridge "+name, func() error { return p.Stop(45 * time.Second) })
 	return p
 }
 
@@ -506,11 +502,8 @@ func (s *stack) waitBound(ctx context.Context, vhost, queue string) error {
 			return nil
 		}
 		for _, p := range s.procs {
-			select {
-			case perr := <-p.done:
-				p.done <- perr
-				return fmt.Errorf("the bridge %s stopped at start: %v", p.name, perr)
-			default:
+			if exited, perr := p.Exited(); exited {
+				return fmt.Errorf("the bridge %s stopped at start: %v", p.Name, perr)
 			}
 		}
 		select {

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // File names under the data folder.
@@ -80,8 +82,8 @@ func loadState(dir string) (*demoState, error) {
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return &demoState{
-			Scheduler: credentials{ClientID: "demo-scheduler", AccessToken: newToken()},
-			Bridge:    credentials{ClientID: "project/releng/buildbot-bridge", AccessToken: newToken()},
+			Scheduler: credentials{ClientID: identity.SchedulerClientID, AccessToken: newToken()},
+			Bridge:    credentials{ClientID: identity.BridgeClientID, AccessToken: newToken()},
 			fresh:     true,
 		}, nil
 	}
@@ -148,6 +150,13 @@ func (s *demoState) checkMode(o options) error {
 			o.DataDir, s.mode(), o.Buildbot, s.mode(), o.Buildbot, defaultDataFlag(o.Buildbot))
 	}
 	return nil
+}
+
+// identity is the demo's, with the clients the folder was made with.
+func (s *demoState) identity() localdeploy.Identity {
+	id := identity
+	id.BridgeClientID, id.SchedulerClientID = s.Bridge.ClientID, s.Scheduler.ClientID
+	return id
 }
 
 // mode is the -buildbot the folder was made with.

@@ -4,29 +4,25 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v3"
-	"github.com/taskcluster/httpbackoff/v3"
 	"github.com/taskcluster/slugid-go/slugid"
-	tcclient "github.com/taskcluster/taskcluster/v44/clients/client-go"
 	"github.com/taskcluster/taskcluster/v44/clients/client-go/tcqueue"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
-// The demo's Taskcluster identities.
-const (
-	provisionerID = "buildbot-bridge"
-	workerType    = "buildbot-bridge"
-	schedulerID   = "bbb-demo"
-	workerGroup   = "bbb-demo"
-	workerID      = "bbb-demo-1"
-)
+// identity names the demo's worker pool, scheduler and clients. Its
+// scheduler is bbb-demo, as in the data folders of earlier runs, whose
+// tasks carry it.
+var identity = func() localdeploy.Identity {
+	id := localdeploy.NewIdentity("demo")
+	id.SchedulerID = "bbb-demo"
+	return id
+}()
 
 // The demo's builders. A task for a builder not on the master
 // (masterBuilders) is refused by the bridge as malformed-payload.
@@ -88,13 +84,10 @@ func script(o options) bbsim.Script {
 // queueClient is the official Taskcluster client for the stand-in queue,
 // with a backoff short enough for a local service; ctx aborts its calls.
 func queueClient(ctx context.Context, rootURL string, c credentials) *tcqueue.Queue {
-	q := tcqueue.New(&tcclient.Credentials{ClientID: c.ClientID, AccessToken: c.AccessToken}, rootURL)
+	q := localdeploy.QueueClient(rootURL, c.ClientID, c.AccessToken,
+		localdeploy.Retry{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Elapsed: 15 * time.Second})
 	q.Context = ctx
 	q.HTTPClient = &http.Client{Timeout: 10 * time.Second}
-	q.HTTPBackoffClient = &httpbackoff.Client{BackOffSettings: &backoff.ExponentialBackOff{
-		InitialInterval: 100 * time.Millisecond, RandomizationFactor: 0.2, Multiplier: 2,
-		MaxInterval: 2 * time.Second, MaxElapsedTime: 15 * time.Second, Clock: backoff.SystemClock,
-	}}
 	return q
 }
 
@@ -111,38 +104,24 @@ func createTask(q *tcqueue.Queue, builder string, extra map[string]any) (string,
 	for k, v := range extra {
 		props[k] = v
 	}
-	payload, err := json.Marshal(map[string]any{
-		"buildername": builder,
-		"sourcestamp": map[string]any{
+	err := identity.CreateTask(q, taskID, localdeploy.Task{
+		Builder:    builder,
+		Properties: props,
+		Sourcestamp: map[string]any{
 			"branch":     "integration/mozilla-inbound",
 			"revision":   hex.EncodeToString(rev),
 			"repository": "https://hg.mozilla.org/integration/mozilla-inbound",
 		},
-		"properties": props,
+		Deadline:    24 * time.Hour,
+		Expires:     7 * 24 * time.Hour,
+		Retries:     5,
+		Name:        "demo " + builder,
+		Description: "a task of the Buildbot Bridge demo",
+		Owner:       "demo@example.com",
+		Source:      "https://github.com/bbbridge/buildbot-bridge",
 	})
 	if err != nil {
 		return "", err
-	}
-	now := time.Now()
-	def := tcqueue.TaskDefinitionRequest{
-		ProvisionerID: provisionerID,
-		WorkerType:    workerType,
-		SchedulerID:   schedulerID,
-		TaskGroupID:   taskID,
-		Created:       tcclient.Time(now),
-		Deadline:      tcclient.Time(now.Add(24 * time.Hour)),
-		Expires:       tcclient.Time(now.Add(7 * 24 * time.Hour)),
-		Payload:       payload,
-		Retries:       5,
-		Metadata: tcqueue.TaskMetadata{
-			Name:        "demo " + builder,
-			Description: "a task of the Buildbot Bridge demo",
-			Owner:       "demo@example.com",
-			Source:      "https://github.com/bbbridge/buildbot-bridge",
-		},
-	}
-	if _, err := q.CreateTask(taskID, &def); err != nil {
-		return "", fmt.Errorf("createTask: %w", err)
 	}
 	return taskID, nil
 }

@@ -99,11 +99,8 @@ func (s *stack) watch(ctx context.Context) error {
 		case <-tick.C:
 		}
 		for _, p := range s.procs {
-			select {
-			case err := <-p.done:
-				p.done <- err
-				return fmt.Errorf("the bridge %s stopped: %v", p.name, err)
-			default:
+			if exited, err := p.Exited(); exited {
+				return fmt.Errorf("the bridge %s stopped: %v", p.Name, err)
 			}
 		}
 		snap := s.queue.Snapshot()

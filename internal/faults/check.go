@@ -42,7 +42,7 @@ type taskVerdict struct {
 }
 
 func (d *deployment) runsOf(id string) []RunEnd {
-	st, ok := d.queue.Status(id)
+	st, ok := d.Queue.Status(id)
 	if !ok {
 		return nil
 	}
@@ -105,7 +105,7 @@ func (d *deployment) waitSettled(ctx context.Context, timeout time.Duration) int
 func (d *deployment) buildRequests(ctx context.Context) (map[string][]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	rows, err := d.db.SQL().QueryContext(ctx, `SELECT bs.external_idstring, br.id
+	rows, err := d.DB.SQL().QueryContext(ctx, `SELECT bs.external_idstring, br.id
 		FROM buildrequests br JOIN buildsets bs ON bs.id = br.buildsetid
 		WHERE bs.external_idstring LIKE 'taskId:%' ORDER BY br.id`)
 	if err != nil {
@@ -131,7 +131,7 @@ func (d *deployment) cancelledInBuildbot(ctx context.Context, brid int64) (bool,
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var n int
-	err := d.db.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM buildrequests br WHERE br.id = ? AND `+cancelledRequest,
+	err := d.DB.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM buildrequests br WHERE br.id = ? AND `+cancelledRequest,
 		brid, bbsim.CANCELLED, bbsim.FAILURE).Scan(&n)
 	return n == 1, err
 }
@@ -163,7 +163,7 @@ func (d *deployment) notCancelledInBuildbot(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	rows, err := d.db.SQL().QueryContext(ctx, `SELECT bs.external_idstring
+	rows, err := d.DB.SQL().QueryContext(ctx, `SELECT bs.external_idstring
 		FROM buildrequests br JOIN buildsets bs ON bs.id = br.buildsetid
 		WHERE `+cancelledRequest, bbsim.CANCELLED, bbsim.FAILURE)
 	if err != nil {
@@ -257,8 +257,8 @@ func (d *deployment) openTaskWorkflows(ctx context.Context) ([]string, error) {
 	var ids []string
 	var token []byte
 	for {
-		resp, err := d.ts.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-			Namespace:     d.ts.Namespace,
+		resp, err := d.Temporal.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace:     d.Temporal.Namespace,
 			Query:         fmt.Sprintf(`WorkflowType = %q AND ExecutionStatus = "Running"`, signals.TaskWorkflowType),
 			NextPageToken: token,
 		})
@@ -308,8 +308,8 @@ func (d *deployment) waitDrained(ctx context.Context, timeout time.Duration) ([]
 			}
 		}
 		for _, want := range []string{"/task-pending", "/task-exception", "/started", "/log_uploaded"} {
-			if !names[queueBasename+want] {
-				full = append(full, queueBasename+want+": missing")
+			if !names[identity.QueueBasename+want] {
+				full = append(full, identity.QueueBasename+want+": missing")
 			}
 		}
 		if len(full) == 0 || time.Now().After(deadline) {

@@ -126,16 +126,16 @@ func strikeStarterDeaths(ctx context.Context, d *deployment, _ time.Duration) er
 	for _, env := range next {
 		p := d.current("starter-1")
 		select {
-		case <-p.exited:
+		case <-p.Done():
 		case <-time.After(3 * time.Minute):
 			return fmt.Errorf("starter-1 did not reach its fault hook within 3 min")
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if _, selfKilled := scanLog(p.logPath); !selfKilled {
-			return fmt.Errorf("starter-1 exited without its fault hook firing; log %s", p.logPath)
+		if _, selfKilled := scanLog(p.LogPath); !selfKilled {
+			return fmt.Errorf("starter-1 exited without its fault hook firing; log %s", p.LogPath)
 		}
-		d.note("%s died before signalling", p.name)
+		d.note("%s died before signalling", p.Name)
 		if _, err := d.start(ctx, "starter-1", env); err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ func strikeFlakyQueue(ctx context.Context, d *deployment, outage time.Duration) 
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(6, 1))
 	var faulted, applied int
-	d.queue.SetFault(func(method string) (int, bool) {
+	d.Queue.SetFault(func(method string) (int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		if rng.Float64() >= 0.30 {
@@ -226,7 +226,7 @@ func strikeFlakyQueue(ctx context.Context, d *deployment, outage time.Duration) 
 		return err
 	}
 	err := sleepCtx(ctx, outage)
-	d.queue.SetFault(nil)
+	d.Queue.SetFault(nil)
 	mu.Lock()
 	raced, errs := d.proxy.Raced()
 	d.note("%d calls answered 5xx (%d after applying them) for %s after the last task was created; %d claims raced a cancel",
@@ -267,7 +267,7 @@ func strikeSelfServeDown(ctx context.Context, d *deployment, outage time.Duratio
 	// has nothing to cancel in Buildbot) and the running ones their build.
 	d.waitBuildRequests(ctx, targets, 2*time.Minute)
 	n := d.waitBuilds(ctx, len(targets)/2+len(d.tasks)/10, 2*time.Minute)
-	d.sim.SetSelfServeDown(true)
+	d.Sim.SetSelfServeDown(true)
 	t0 := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(targets))
@@ -293,9 +293,9 @@ func strikeSelfServeDown(ctx context.Context, d *deployment, outage time.Duratio
 		return err
 	}
 	err := sleepCtx(ctx, outage-time.Since(t0))
-	d.sim.SetSelfServeDown(false)
+	d.Sim.SetSelfServeDown(false)
 	refused := 0
-	for _, c := range d.sim.SelfServeCalls() {
+	for _, c := range d.Sim.SelfServeCalls() {
 		if c.Status == 503 {
 			refused++
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the admin connection to the dedicated server
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // MariaDB is a MariaDB server of the fault run's own: its data directory,
@@ -25,7 +27,7 @@ type MariaDB struct {
 // StartMariaDB initialises a data directory under dir and starts the server
 // on a free loopback port, root without password over TCP.
 func StartMariaDB(ctx context.Context, dir string) (*MariaDB, error) {
-	addr, err := freeAddr()
+	addr, err := localdeploy.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +62,7 @@ func (m *MariaDB) Start(ctx context.Context) error {
 		return err
 	}
 	m.proc = p
-	return waitFor(ctx, time.Minute, "MariaDB on "+m.addr+" (log "+p.logPath+")", p.exited, func(ctx context.Context) error {
+	return localdeploy.WaitReady(ctx, time.Minute, "MariaDB on "+m.addr+" (log "+p.logPath+")", p.exited, func(ctx context.Context) error {
 		db, err := m.admin()
 		if err != nil {
 			return err
@@ -91,7 +93,7 @@ func (m *MariaDB) CreateDatabase(ctx context.Context, prefix string) (string, er
 		return "", err
 	}
 	defer db.Close()
-	name := uniqueName(prefix)
+	name := localdeploy.UniqueName(prefix)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// The name is ours and hex-only; identifiers cannot be parameters.

@@ -12,6 +12,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 )
 
@@ -68,7 +69,7 @@ func StartRabbit(ctx context.Context, dir string) (*Rabbit, error) {
 			// The Erlang cookie is created under HOME.
 			"HOME=" + dir,
 			"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(dir, "rabbitmq-env.conf"),
-			"RABBITMQ_NODENAME=" + uniqueName("bbbfaults") + "@localhost",
+			"RABBITMQ_NODENAME=" + localdeploy.UniqueName("bbbfaults") + "@localhost",
 			"RABBITMQ_NODE_PORT=" + amqpPort,
 			"RABBITMQ_DIST_PORT=" + distPort,
 			"RABBITMQ_MNESIA_BASE=" + filepath.Join(dir, "mnesia"),
@@ -103,7 +104,7 @@ func (r *Rabbit) Start(ctx context.Context) error {
 		return err
 	}
 	r.proc = p
-	return waitFor(ctx, 3*time.Minute, "RabbitMQ on "+r.amqpAddr+" (log "+p.logPath+")", p.exited, func(ctx context.Context) error {
+	return localdeploy.WaitReady(ctx, 3*time.Minute, "RabbitMQ on "+r.amqpAddr+" (log "+p.logPath+")", p.exited, func(ctx context.Context) error {
 		if err := rabbitapi.Call(ctx, r.apiBase, http.MethodGet, "/overview", "", nil); err != nil {
 			return err
 		}
@@ -132,7 +133,7 @@ func (r *Rabbit) URL(vhost string) string {
 
 // CreateVhost makes a fresh vhost guest may use and returns its name.
 func (r *Rabbit) CreateVhost(ctx context.Context, prefix string) (string, error) {
-	vhost := uniqueName(prefix)
+	vhost := localdeploy.UniqueName(prefix)
 	if err := rabbitapi.CreateVHost(ctx, r.apiBase, vhost); err != nil {
 		return "", fmt.Errorf("faults: %w", err)
 	}

@@ -3,10 +3,11 @@ package faults
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // WriteTable prints the matrix: one line per fault, then what went wrong
@@ -16,8 +17,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Quick {
 		mode = "quick"
 	}
-	fmt.Fprintf(w, "bbb-faults (%s): %d faults, %d CPUs, %s; wall %s\n", mode, len(r.Rows), runtime.NumCPU(),
-		r.Started.Format("2006-01-02"), r.Wall.Round(time.Second))
+	fmt.Fprintf(w, "bbb-faults (%s): %d faults, %s; wall %s\n", mode, len(r.Rows), localdeploy.Machine(r.Started),
+		r.Wall.Round(time.Second))
 	if len(r.Services) > 0 {
 		fmt.Fprintf(w, "dedicated services: %s\n", strings.Join(r.Services, "; "))
 	}

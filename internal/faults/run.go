@@ -6,13 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/client"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // Options configure Run.
@@ -28,25 +27,11 @@ type Options struct {
 	ModuleRoot string
 	// StartTemporal starts a fresh Temporal server (the command embeds
 	// one); each fault gets its own.
-	StartTemporal func() (TemporalServer, error)
+	StartTemporal func() (localdeploy.Temporal, error)
 	// KeepLogs keeps every fault's logs, not only a failed fault's.
 	KeepLogs bool
 	// Log receives progress; nil discards it.
 	Log *slog.Logger
-}
-
-// TemporalServer is a running Temporal server.
-type TemporalServer struct {
-	HostPort  string
-	Namespace string
-	// Client lists the open task workflows after each fault.
-	Client client.Client
-	Stop   func()
-}
-
-// QuietLogger is for the stand-ins: only their warnings, on stderr.
-func QuietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // Report is a whole run's result.
@@ -127,7 +112,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{o: o, dir: dir, log: o.Log, quiet: QuietLogger()}
+	r := &runner{o: o, dir: dir, log: o.Log, quiet: localdeploy.QuietLogger()}
 	rep := &Report{Quick: o.Quick, Started: time.Now()}
 	keep := o.KeepLogs
 	defer func() {
@@ -139,7 +124,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}()
 
 	r.log.Info("building the worker, the starter and bbb-faults-proc")
-	if r.bins, err = buildBinaries(ctx, o.ModuleRoot, filepath.Join(dir, "bin")); err != nil {
+	r.bins, err = localdeploy.BuildBinaries(ctx, o.ModuleRoot, filepath.Join(dir, "bin"),
+		"./worker", "./starter", "./internal/faults/cmd/bbb-faults-proc")
+	if err != nil {
 		keep = true
 		return nil, err
 	}
@@ -184,27 +171,6 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, ctx.Err()
 }
 
-// buildBinaries compiles ./worker, ./starter and bbb-faults-proc once for
-// every fault.
-func buildBinaries(ctx context.Context, root, dir string) (map[string]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
-		"./worker", "./starter", "./internal/faults/cmd/bbb-faults-proc")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("faults: go build: %v\n%s", err, out)
-	}
-	return map[string]string{
-		"worker":  filepath.Join(dir, "worker"),
-		"starter": filepath.Join(dir, "starter"),
-		"proc":    filepath.Join(dir, "bbb-faults-proc"),
-	}, nil
-}
-
 // runFault runs one fault in a fresh deployment and checks the invariants.
 func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 	start := time.Now()
@@ -219,7 +185,7 @@ func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 		problem("deployment: %v", err)
 		return row
 	}
-	defer d.close()
+	defer d.Close()
 	if err := d.up(ctx); err != nil {
 		problem("deployment: %v", err)
 		return row
@@ -250,7 +216,7 @@ func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 		}
 		d.mu.Lock()
 		for _, p := range d.all {
-			if c := p.crash(); c != "" {
+			if c := crash(p); c != "" {
 				row.Other++
 				row.Problems = append(row.Problems, "crash: "+c)
 			}
@@ -275,7 +241,7 @@ func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 
 	// Settling is bounded: the longest build, a reclaim period, the
 	// finished grace, and the backlog of a few hundred tasks.
-	settle := f.MaxBuild + claimTimeout + finishedGrace*time.Second + 2*time.Minute
+	settle := f.MaxBuild + claimTimeout + finishedGrace + 2*time.Minute
 	if left := d.waitSettled(ctx, settle); left > 0 {
 		d.log.Warn("tasks not settled", "left", left, "after", settle)
 	}

@@ -2,8 +2,6 @@ package faults
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +9,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // service is a server process (mariadbd, a RabbitMQ node) the fault run
@@ -67,44 +67,8 @@ func (s *service) stop(timeout time.Duration) error {
 	}
 }
 
-// waitFor polls ready until it succeeds, the process whose exit closes
-// exited is gone, or timeout passes.
-func waitFor(ctx context.Context, timeout time.Duration, what string, exited <-chan struct{}, ready func(context.Context) error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		select {
-		case <-exited:
-			return fmt.Errorf("faults: %s exited while starting; see its log", what)
-		default:
-		}
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := ready(rctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("faults: %s not ready after %s: %w", what, timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
 func freePort() (string, error) {
-	addr, err := freeAddr()
+	addr, err := localdeploy.FreeAddr()
 	if err != nil {
 		return "", err
 	}
@@ -113,20 +77,4 @@ func freePort() (string, error) {
 		return "", errors.New("faults: no free port")
 	}
 	return port, nil
-}
-
-func uniqueName(prefix string) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return prefix + hex.EncodeToString(b)
-}
-
-func randomToken() string {
-	b := make([]byte, 18)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b)
 }

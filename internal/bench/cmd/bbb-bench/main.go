@@ -16,22 +16,18 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"syscall"
 	"time"
 
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/server/temporaltest"
-
 	"github.com/bbbridge/buildbot-bridge/internal/bench"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy/embedtemporal"
 )
 
 func main() {
@@ -52,11 +48,7 @@ func main() {
 	if os.Getenv(temporalChildEnv) != "" {
 		os.Exit(serveTemporal())
 	}
-	flag.Parse()
-	if flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
+	localdeploy.ParseFlags()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
@@ -83,20 +75,16 @@ func main() {
 			}
 		}
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "bbb-bench")
-	root, err := moduleRoot()
-	if err != nil {
-		log.Error("cannot find the repository", "err", err)
-		os.Exit(2)
-	}
+	log, root := localdeploy.Command("bbb-bench")
 	o.ModuleRoot, o.Log = root, log
-	o.StartTemporal = startTemporal
+	o.StartTemporal = embedtemporal.Starter(localdeploy.QuietLogger())
 	if *scale {
 		// Its own process, so that the server's CPU and memory are
 		// measured apart from the stand-ins'.
-		o.StartTemporal = func() (bench.TemporalServer, error) { return startTemporalChild(o.ProfileDir) }
+		o.StartTemporal = func() (localdeploy.Temporal, error) { return startTemporalChild(o.ProfileDir) }
 	}
 	if o.ProfileDir != "" {
+		var err error
 		if o.ProfileDir, err = filepath.Abs(o.ProfileDir); err == nil {
 			err = os.MkdirAll(o.ProfileDir, 0o755)
 		}
@@ -122,69 +110,32 @@ func main() {
 	defer stop()
 	var code int
 	if *scale {
-		code = runScale(ctx, o, sc, log)
+		res, err := bench.RunScale(ctx, o, sc)
+		code = report(log, "scale run", res, err)
 	} else {
-		code = run(ctx, o, log)
+		res, err := bench.Run(ctx, o)
+		code = report(log, "benchmark", res, err)
 	}
 	stop()
 	pprof.StopCPUProfile()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, o bench.Options, log *slog.Logger) int {
-	res, err := bench.Run(ctx, o)
+// outcome is a run's result: bench.Result or bench.ScaleResult.
+type outcome interface {
+	WriteTable(io.Writer) error
+	OK() bool
+}
+
+// report prints the run's table and returns the exit code: 1 if the run
+// failed or found a problem.
+func report(log *slog.Logger, what string, res outcome, err error) int {
 	if err != nil {
-		log.Error("benchmark failed", "err", err)
+		log.Error(what+" failed", "err", err)
 		return 1
 	}
-	if err := res.WriteTable(os.Stdout); err != nil {
-		return 1
-	}
-	if len(res.Problems) > 0 {
+	if err := res.WriteTable(os.Stdout); err != nil || !res.OK() {
 		return 1
 	}
 	return 0
-}
-
-func runScale(ctx context.Context, o bench.Options, sc bench.Scale, log *slog.Logger) int {
-	res, err := bench.RunScale(ctx, o, sc)
-	if err != nil {
-		log.Error("scale run failed", "err", err)
-		return 1
-	}
-	if err := res.WriteTable(os.Stdout); err != nil {
-		return 1
-	}
-	if len(res.Problems) > 0 {
-		return 1
-	}
-	return 0
-}
-
-// startTemporal embeds a Temporal server as the end-to-end tests do
-// (temporaltest: in-memory SQLite persistence, its own log off).
-func startTemporal() (bench.TemporalServer, error) {
-	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger: sdklog.NewStructuredLogger(bench.QuietLogger()),
-	}))
-	return bench.TemporalServer{
-		HostPort:  ts.GetFrontendHostPort(),
-		Namespace: ts.GetDefaultNamespace(),
-		Client:    ts.GetDefaultClient(),
-		Stop:      ts.Stop,
-	}, nil
-}
-
-// moduleRoot is the directory of the main module's go.mod, where the worker
-// and starter packages are built from.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("not inside the module (run from the repository)")
-	}
-	return filepath.Dir(mod), nil
 }

@@ -15,9 +15,9 @@ import (
 
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/server/temporaltest"
 
-	"github.com/bbbridge/buildbot-bridge/internal/bench"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy/embedtemporal"
 )
 
 // temporalChildEnv makes this binary serve Temporal instead of
@@ -43,10 +43,8 @@ func serveTemporal() int {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger: sdklog.NewStructuredLogger(bench.QuietLogger()),
-	}))
-	fmt.Printf("%s %s\n", ts.GetFrontendHostPort(), ts.GetDefaultNamespace())
+	ts := embedtemporal.Start(localdeploy.QuietLogger())
+	fmt.Printf("%s %s\n", ts.HostPort, ts.Namespace)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	ts.Stop()
 	return 0
@@ -54,10 +52,10 @@ func serveTemporal() int {
 
 // startTemporalChild starts serveTemporal in a child process and connects
 // a client to it; with profileDir it leaves temporal.pprof there.
-func startTemporalChild(profileDir string) (bench.TemporalServer, error) {
+func startTemporalChild(profileDir string) (localdeploy.Temporal, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return bench.TemporalServer{}, err
+		return localdeploy.Temporal{}, err
 	}
 	cmd := exec.Command(exe)
 	cmd.Env = append(os.Environ(), temporalChildEnv+"=1")
@@ -67,14 +65,14 @@ func startTemporalChild(profileDir string) (bench.TemporalServer, error) {
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return bench.TemporalServer{}, err
+		return localdeploy.Temporal{}, err
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return bench.TemporalServer{}, err
+		return localdeploy.Temporal{}, err
 	}
 	if err := cmd.Start(); err != nil {
-		return bench.TemporalServer{}, fmt.Errorf("start the Temporal server process: %w", err)
+		return localdeploy.Temporal{}, fmt.Errorf("start the Temporal server process: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -102,20 +100,20 @@ func startTemporalChild(profileDir string) (bench.TemporalServer, error) {
 	}
 	if len(addr) != 2 {
 		stop()
-		return bench.TemporalServer{}, errors.New("the Temporal server process did not say where it listens")
+		return localdeploy.Temporal{}, errors.New("the Temporal server process did not say where it listens")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := client.DialContext(ctx, client.Options{
 		HostPort:  addr[0],
 		Namespace: addr[1],
-		Logger:    sdklog.NewStructuredLogger(bench.QuietLogger()),
+		Logger:    sdklog.NewStructuredLogger(localdeploy.QuietLogger()),
 	})
 	if err != nil {
 		stop()
-		return bench.TemporalServer{}, fmt.Errorf("connect to the Temporal server process: %w", err)
+		return localdeploy.Temporal{}, fmt.Errorf("connect to the Temporal server process: %w", err)
 	}
-	return bench.TemporalServer{
+	return localdeploy.Temporal{
 		HostPort:  addr[0],
 		Namespace: addr[1],
 		Client:    c,

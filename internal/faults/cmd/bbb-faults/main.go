@@ -13,19 +13,14 @@ import (
 	"fmt"
 	"io"
 	stdlog "log"
-	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
-	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/server/temporaltest"
-
 	"github.com/bbbridge/buildbot-bridge/internal/faults"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy/embedtemporal"
 )
 
 func main() {
@@ -35,11 +30,7 @@ func main() {
 	only := flag.String("faults", "", "comma-separated fault names to run (default: all, or the quick subset)")
 	flag.BoolVar(&o.KeepLogs, "keep-logs", false, "keep every fault's logs (a failed fault's are always kept)")
 	list := flag.Bool("list", false, "list the faults and exit")
-	flag.Parse()
-	if flag.NArg() > 0 {
-		flag.Usage()
-		os.Exit(2)
-	}
+	localdeploy.ParseFlags()
 	if *list {
 		for _, f := range faults.Catalogue() {
 			q := ""
@@ -57,17 +48,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("process", "bbb-faults")
+	log, root := localdeploy.Command("bbb-faults")
 	// The Taskcluster client logs every retried 5xx, with the response,
 	// through the standard logger: thousands of lines in the flaky-queue
 	// fault, which the table sums up.
 	stdlog.SetOutput(io.Discard)
-	root, err := moduleRoot()
-	if err != nil {
-		log.Error("cannot find the repository", "err", err)
-		os.Exit(2)
-	}
-	o.ModuleRoot, o.Log, o.StartTemporal = root, log, startTemporal
+	o.ModuleRoot, o.Log, o.StartTemporal = root, log, embedtemporal.Starter(localdeploy.QuietLogger())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := faults.Run(ctx, o)
@@ -85,32 +71,4 @@ func main() {
 	if err != nil || rep == nil || !rep.OK() {
 		os.Exit(1)
 	}
-}
-
-// startTemporal embeds a Temporal server as the end-to-end tests do
-// (temporaltest: in-memory SQLite persistence, its own log off).
-func startTemporal() (faults.TemporalServer, error) {
-	ts := temporaltest.NewServer(temporaltest.WithBaseClientOptions(client.Options{
-		Logger: sdklog.NewStructuredLogger(faults.QuietLogger()),
-	}))
-	return faults.TemporalServer{
-		HostPort:  ts.GetFrontendHostPort(),
-		Namespace: ts.GetDefaultNamespace(),
-		Client:    ts.GetDefaultClient(),
-		Stop:      ts.Stop,
-	}, nil
-}
-
-// moduleRoot is the directory of the main module's go.mod, where the worker
-// and starter are built from.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("not inside the module (run from the repository)")
-	}
-	return filepath.Dir(mod), nil
 }

@@ -1,17 +1,15 @@
-package bench
+package localdeploy
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // the admin connection that creates the bench's database
+	_ "github.com/go-sql-driver/mysql" // the admin connection that creates the databases
 
 	"github.com/bbbridge/buildbot-bridge/internal/rabbitapi"
 )
@@ -40,52 +38,44 @@ func DefaultServices() Services {
 	return s
 }
 
-func uniqueName(prefix string) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return prefix + hex.EncodeToString(b)
-}
-
-// createDatabase makes an empty MariaDB database and returns its name and
+// CreateDatabase makes an empty MariaDB database and returns its name and
 // a function that drops it.
-func (s Services) createDatabase(ctx context.Context, prefix string) (string, func(), error) {
+func (s Services) CreateDatabase(ctx context.Context, prefix string) (string, func(), error) {
 	admin, err := sql.Open("mysql", fmt.Sprintf("root@tcp(%s)/?timeout=10s", s.MySQL))
 	if err != nil {
 		return "", nil, err
 	}
-	name := uniqueName(prefix)
+	name := UniqueName(prefix)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	// The name is ours and hex-only; identifiers cannot be parameters.
 	if _, err := admin.ExecContext(cctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4"); err != nil {
 		admin.Close()
-		return "", nil, fmt.Errorf("bench: create database on %s: %w", s.MySQL, err)
+		return "", nil, fmt.Errorf("create database on %s: %w", s.MySQL, err)
 	}
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+name+"`"); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: drop database %s: %v\n", name, err)
+			fmt.Fprintf(os.Stderr, "localdeploy: drop database %s: %v\n", name, err)
 		}
 		admin.Close()
 	}
 	return name, drop, nil
 }
 
-// createVhost makes a fresh RabbitMQ vhost that guest may use and returns
+// CreateVhost makes a fresh RabbitMQ vhost that guest may use and returns
 // its AMQP URL and a function that deletes it with all it holds.
-func (s Services) createVhost(ctx context.Context, prefix string) (string, func(), error) {
-	vhost := uniqueName(prefix)
+func (s Services) CreateVhost(ctx context.Context, prefix string) (string, func(), error) {
+	vhost := UniqueName(prefix)
 	del := func() {
 		if err := rabbitapi.DeleteVHost(context.Background(), s.RabbitAPI, vhost); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: delete vhost %s: %v\n", vhost, err)
+			fmt.Fprintf(os.Stderr, "localdeploy: delete vhost %s: %v\n", vhost, err)
 		}
 	}
 	if err := rabbitapi.CreateVHost(ctx, s.RabbitAPI, vhost); err != nil {
 		del()
-		return "", nil, fmt.Errorf("bench: RabbitMQ: %w", err)
+		return "", nil, fmt.Errorf("RabbitMQ: %w", err)
 	}
 	return fmt.Sprintf("amqp://guest:guest@%s/%s", s.Rabbit, url.PathEscape(vhost)), del, nil
 }
