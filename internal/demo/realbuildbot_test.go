@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/buildbotrest"
+	"github.com/bbbridge/buildbot-bridge/internal/freeport"
 	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
@@ -139,7 +140,12 @@ func realTestPorts(t *testing.T) realPorts {
 	t.Helper()
 	var ps [3]int
 	for i := range ps {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		// Held until all three are picked, so that they differ.
+		addr, err := freeport.On("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,13 +18,13 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/server/temporal"
 
+	"github.com/bbbridge/buildbot-bridge/internal/freeport"
 	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 )
 
@@ -191,11 +191,18 @@ func resolveAddr(addr, what string) (string, error) {
 	if err != nil || net.ParseIP(host) == nil {
 		return "", fmt.Errorf("devserver: %s address %q: want IP:port", what, addr)
 	}
+	if port == "0" {
+		// Temporal's services are told their ports before they bind.
+		got, err := freeport.On(host)
+		if err != nil {
+			return "", fmt.Errorf("devserver: %s address: %w", what, err)
+		}
+		return got, nil
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return "", fmt.Errorf("devserver: %s address %s is not free (another Temporal dev server or demo running?): %w", what, addr, err)
 	}
-	got := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	return net.JoinHostPort(host, strconv.Itoa(got)), nil
+	return addr, nil
 }

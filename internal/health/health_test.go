@@ -3,21 +3,20 @@ package health
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/freeport"
 )
 
 func TestHealthzFollowsReadiness(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.On("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
 	var ready atomic.Bool
 	stop, err := Serve(addr, "worker.listen", ready.Load, "search attributes not registered yet", slog.New(slog.DiscardHandler))
 	if err != nil {

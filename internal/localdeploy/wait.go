@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/freeport"
 )
 
 // WaitReady polls ready until it succeeds, the process whose exit closes
@@ -36,14 +37,10 @@ func WaitReady(ctx context.Context, timeout time.Duration, what string, exited <
 	}
 }
 
-// FreeAddr is a 127.0.0.1 address with a port nothing listens on now.
+// FreeAddr is a 127.0.0.1 address with a port nothing listens on now, for
+// a listener told its port before it binds.
 func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return freeport.On("127.0.0.1")
 }
 
 // UniqueName is prefix and 12 random hex digits: a database, vhost or node

@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/freeport"
 )
 
 // Options shape the master. The zero value plus Builders is a master
@@ -453,13 +456,14 @@ func repoRoot() (string, error) {
 	}
 }
 
+// freePort is a port for the master, which is told its ports in master.cfg.
 func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.On("127.0.0.1")
 	if err != nil {
 		return 0, fmt.Errorf("buildbot3: %w", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	_, port, _ := net.SplitHostPort(addr)
+	return strconv.Atoi(port)
 }
 
 func runCmd(dir string, env []string, name string, args ...string) error {
