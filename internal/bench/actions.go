@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"encoding/json"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 )
@@ -23,6 +25,16 @@ type Actions struct {
 	Activities        int
 	SideEffects       int
 	MemoUpdatesUnbill int // workflow property (memo) changes: not on the list
+
+	// Reclaims counts the workflow tasks that renewed the claim
+	// (ReclaimRun, with the request read that goes with it) and did
+	// nothing else, and ReclaimActions what they cost: the workflow task's
+	// local activities, and the timers and upserts it started. Both are
+	// part of the counts above, kept apart to price a running build by
+	// the hour; a reclaim that shared its workflow task with other work
+	// (a build's end arriving at the same moment) is left out of both.
+	Reclaims       int
+	ReclaimActions int
 }
 
 // Total is the billable count.
@@ -40,12 +52,59 @@ func (a *Actions) Add(b Actions) {
 	a.Activities += b.Activities
 	a.SideEffects += b.SideEffects
 	a.MemoUpdatesUnbill += b.MemoUpdatesUnbill
+	a.Reclaims += b.Reclaims
+	a.ReclaimActions += b.ReclaimActions
+}
+
+// reclaimActivity is the local activity that renews a claim;
+// reclaimCompanions run in the same workflow task as part of the reclaim.
+const reclaimActivity = "ReclaimRun"
+
+var reclaimCompanions = map[string]bool{reclaimActivity: true, "ReadBuildRequest": true}
+
+// PerReclaim is the mean billable cost of one reclaim.
+func (a Actions) PerReclaim() float64 {
+	if a.Reclaims == 0 {
+		return 0
+	}
+	return float64(a.ReclaimActions) / float64(a.Reclaims)
 }
 
 // actionCounter counts one run's history, event by event.
 type actionCounter struct {
 	Actions
 	laTasks map[int64]bool
+	// byTask is what each workflow task (by its completed event's id)
+	// started, to price the reclaiming ones.
+	byTask map[int64]*taskCommands
+}
+
+type taskCommands struct {
+	reclaim, other  bool
+	timers, upserts int
+}
+
+func (c *actionCounter) task(completedID int64) *taskCommands {
+	if c.byTask == nil {
+		c.byTask = map[int64]*taskCommands{}
+	}
+	t := c.byTask[completedID]
+	if t == nil {
+		t = &taskCommands{}
+		c.byTask[completedID] = t
+	}
+	return t
+}
+
+// done prices the reclaims once every event was added.
+func (c *actionCounter) done() Actions {
+	for _, t := range c.byTask {
+		if t.reclaim && !t.other {
+			c.Reclaims++
+			c.ReclaimActions += 1 + t.timers + t.upserts
+		}
+	}
+	return c.Actions
 }
 
 func (c *actionCounter) add(ev *historypb.HistoryEvent) {
@@ -56,6 +115,7 @@ func (c *actionCounter) add(ev *historypb.HistoryEvent) {
 		c.Signals++
 	case enumspb.EVENT_TYPE_TIMER_STARTED:
 		c.Timers++
+		c.task(ev.GetTimerStartedEventAttributes().GetWorkflowTaskCompletedEventId()).timers++
 	case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 		c.Activities++
 	case enumspb.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
@@ -64,6 +124,7 @@ func (c *actionCounter) add(ev *historypb.HistoryEvent) {
 		fields := ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes().GetIndexedFields()
 		if _, version := fields["TemporalChangeVersion"]; !(version && len(fields) == 1) {
 			c.Upserts++
+			c.task(ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetWorkflowTaskCompletedEventId()).upserts++
 		}
 	case enumspb.EVENT_TYPE_MARKER_RECORDED:
 		m := ev.GetMarkerRecordedEventAttributes()
@@ -75,6 +136,13 @@ func (c *actionCounter) add(ev *historypb.HistoryEvent) {
 			if wt := m.GetWorkflowTaskCompletedEventId(); !c.laTasks[wt] {
 				c.laTasks[wt] = true
 				c.LocalActivityWTs++
+			}
+			t := c.task(m.GetWorkflowTaskCompletedEventId())
+			switch typ := localActivityType(m); {
+			case typ == reclaimActivity:
+				t.reclaim = true
+			case !reclaimCompanions[typ]:
+				t.other = true
 			}
 		case "SideEffect":
 			c.SideEffects++
@@ -88,5 +156,19 @@ func CountActions(events []*historypb.HistoryEvent) Actions {
 	for _, ev := range events {
 		c.add(ev)
 	}
-	return c.Actions
+	return c.done()
+}
+
+// localActivityType reads the activity type the SDK records in a local
+// activity's marker ("" if the details are not as it writes them).
+func localActivityType(m *historypb.MarkerRecordedEventAttributes) string {
+	p := m.GetDetails()["data"].GetPayloads()
+	if len(p) == 0 {
+		return ""
+	}
+	var d struct{ ActivityType string }
+	if json.Unmarshal(p[0].GetData(), &d) != nil {
+		return ""
+	}
+	return d.ActivityType
 }

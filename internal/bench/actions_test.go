@@ -24,11 +24,17 @@ func TestCountActionsOnARecordedLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := CountActions(h.GetEvents())
-	want := Actions{WorkflowStarts: 1, Signals: 3, Timers: 5, Upserts: 3, LocalActivityWTs: 5, MemoUpdatesUnbill: 1}
+	// Its two reclaims each cost the workflow task woken by the reclaim
+	// timer (ReclaimRun and ReadBuildRequest) and the next timer.
+	want := Actions{WorkflowStarts: 1, Signals: 3, Timers: 5, Upserts: 3, LocalActivityWTs: 5, MemoUpdatesUnbill: 1,
+		Reclaims: 2, ReclaimActions: 4}
 	if got != want {
 		t.Errorf("actions %+v\nwant    %+v", got, want)
 	}
 	if got.Total() != 17 {
 		t.Errorf("total %d, want 17", got.Total())
+	}
+	if got.PerReclaim() != 2 {
+		t.Errorf("per reclaim %.1f, want 2", got.PerReclaim())
 	}
 }

@@ -188,7 +188,7 @@ func historyLength(ctx context.Context, tc client.Client, workflowID string) (in
 			run.add(ev)
 			n++
 		}
-		actions.Add(run.Actions)
+		actions.Add(run.done())
 		if prev == "" {
 			return n, actions, nil
 		}

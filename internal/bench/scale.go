@@ -155,7 +155,7 @@ func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, erro
 	res.Steady = steadyCalls(calls, allRunning, finishAt, o.Tasks)
 	d.checkScaleOutcome(res, st, ids, calls)
 	log.Info("reading every task's history")
-	res.HistoryMean, res.HistoryMax, _ = historyLengths(ctx, st.Temporal.Client, ids, &res.Problems)
+	res.HistoryMean, res.HistoryMax, res.Actions = historyLengths(ctx, st.Temporal.Client, ids, &res.Problems)
 	return res, nil
 }
 

@@ -47,6 +47,9 @@ type ScaleResult struct {
 
 	HistoryMean float64
 	HistoryMax  int
+	// Actions are Temporal Cloud's billable Actions of all the tasks'
+	// histories, with what their reclaims cost.
+	Actions Actions
 
 	Outcome
 }

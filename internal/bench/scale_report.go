@@ -71,6 +71,12 @@ func (r *ScaleResult) WriteTable(w io.Writer) error {
 		fmt.Sprintf("%s = %.4f × claim timeout", fmtDur(lead20), ratio(lead20.Seconds(), RealClaimTimeout.Seconds())),
 		verdict(lead20 >= RealClaimTimeout/4, fmt.Sprintf("≥ ¼ = %s", RealClaimTimeout/4)))
 	row("history events: longest workflow (mean)", fmt.Sprintf("%d (%.1f)", r.HistoryMax, r.HistoryMean), "")
+	actionsPerReclaim := r.Actions.PerReclaim()
+	row("Temporal Cloud actions per reclaim (mean, from the histories)",
+		fmt.Sprintf("%.2f (%d reclaims)", actionsPerReclaim, r.Actions.Reclaims), verdict(r.Actions.Reclaims > 0 && actionsPerReclaim <= 2, "≤ 2"))
+	reclaimsPerHour := time.Hour.Seconds() / (RealClaimTimeout - r.scheduledLead(RealClaimTimeout)).Seconds()
+	row(fmt.Sprintf("Temporal Cloud actions per running task-hour at %s (Buildbot 0.8: %.0f reclaims an hour)", RealClaimTimeout, reclaimsPerHour),
+		fmt.Sprintf("%.1f", actionsPerReclaim*reclaimsPerHour), "")
 	proc := func(name string, total, ramp, hold, finish localdeploy.ProcStats) {
 		row(name+" peak RSS / CPU (ramp + hold + finish)",
 			fmt.Sprintf("%s / %.1f s (%.1f + %.1f + %.1f)", mib(total.PeakRSSBytes), total.CPU.Seconds(), ramp.CPU.Seconds(), hold.CPU.Seconds(), finish.CPU.Seconds()), "")
