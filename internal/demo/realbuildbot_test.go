@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,19 +139,14 @@ type realPorts struct {
 // demo's fixed defaults are kept between a user's runs.
 func realTestPorts(t *testing.T) realPorts {
 	t.Helper()
+	addrs, err := freeport.Several("127.0.0.1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ps [3]int
-	for i := range ps {
-		// Held until all three are picked, so that they differ.
-		addr, err := freeport.On("127.0.0.1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ps[i] = ln.Addr().(*net.TCPAddr).Port
+	for i, a := range addrs {
+		_, p, _ := net.SplitHostPort(a)
+		ps[i], _ = strconv.Atoi(p)
 	}
 	return realPorts{www: ps[0], pb: ps[1], events: fmt.Sprintf("127.0.0.1:%d", ps[2])}
 }

@@ -41,3 +41,22 @@ func On(host string) (string, error) {
 	}
 	return "", fmt.Errorf("no free port on %s in [%d, %d): %w", host, low, high, last)
 }
+
+// Several returns n different free ports on host: each is held until all
+// are picked, so that none is picked twice.
+func Several(host string, n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		addr, err := On(host)
+		if err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		addrs = append(addrs, addr)
+	}
+	return addrs, nil
+}
