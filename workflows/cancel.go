@@ -59,7 +59,7 @@ func (t *task) onCancel(ctx workflow.Context, c signals.Cancel) error {
 	}
 	if !t.s.RunOver {
 		t.s.EndedBecause = "an operator cancelled the task: " + c.Reason
-		_, err := call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
+		_, err := callTC[activities.TaskStatus](ctx, t, a.CancelTask, t.id)
 		if err != nil && refusal(err) == "" {
 			return err
 		}
@@ -97,7 +97,7 @@ func (t *task) waitForCancelledFinish(ctx workflow.Context, running bool) error 
 // cancelInTC cancels the task in TC because Buildbot will not build it.
 func (t *task) cancelInTC(ctx workflow.Context) error {
 	if !t.s.RunOver {
-		_, err := call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
+		_, err := callTC[activities.TaskStatus](ctx, t, a.CancelTask, t.id)
 		if err != nil && refusal(err) == "" {
 			return err
 		}

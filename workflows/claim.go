@@ -27,7 +27,7 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 // quarantined worker) is not a claim. A refusal is reconciled with TC's
 // status; that may move on to a newer run, or end the task.
 func (t *task) claim(ctx workflow.Context) error {
-	res, err := call[activities.ClaimResult](ctx, taskcluster, a.ClaimRun, t.ref())
+	res, err := callTC[activities.ClaimResult](ctx, t, a.ClaimRun, t.ref())
 	if err == nil {
 		if res.TakenUntil.IsZero() {
 			t.note(ctx, "claim of run %d answered without takenUntil (quarantined worker?): not a claim", t.s.RunID)

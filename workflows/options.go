@@ -69,16 +69,15 @@ func localActivityOptions(k activityKind) workflow.LocalActivityOptions {
 
 // call runs one activity with its kind's options and decodes its result.
 func call[Out any](ctx workflow.Context, k activityKind, fn any, in any) (Out, error) {
-	var out Out
-	ctx = workflow.WithLocalActivityOptions(ctx, localActivityOptions(k))
-	err := workflow.ExecuteLocalActivity(ctx, fn, in).Get(ctx, &out)
-	return out, err
+	return callWith[Out](ctx, localActivityOptions(k), fn, in)
 }
 
-// callNoResult runs one activity that returns only an error.
-func callNoResult(ctx workflow.Context, k activityKind, fn any, in any) error {
-	ctx = workflow.WithLocalActivityOptions(ctx, localActivityOptions(k))
-	return workflow.ExecuteLocalActivity(ctx, fn, in).Get(ctx, nil)
+// callWith runs one activity with o and decodes its result.
+func callWith[Out any](ctx workflow.Context, o workflow.LocalActivityOptions, fn any, in any) (Out, error) {
+	var out Out
+	ctx = workflow.WithLocalActivityOptions(ctx, o)
+	err := workflow.ExecuteLocalActivity(ctx, fn, in).Get(ctx, &out)
+	return out, err
 }
 
 // refusal returns the ApplicationError type of a final answer from

@@ -34,7 +34,7 @@ func (t *task) reclaimAt() time.Time {
 // "Reclaim answers" says.
 func (t *task) reclaim(ctx workflow.Context) error {
 	held := t.s.TakenUntil
-	res, err := call[activities.ClaimResult](ctx, taskcluster, a.ReclaimRun, t.ref())
+	res, err := callTC[activities.ClaimResult](ctx, t, a.ReclaimRun, t.ref())
 	if err == nil {
 		recordReclaimLead(ctx, held.Sub(workflow.Now(ctx)))
 		if res.TakenUntil.IsZero() {

@@ -221,3 +221,42 @@ func TestFinishedAfterClaimExpiredWithNoNewerRunEnds(t *testing.T) {
 		t.Errorf("final phase %s", st.Phase)
 	}
 }
+
+// A reclaim call that hangs is given up in time to retry before takenUntil:
+// with a 30 s claim the lead is 10 s, and an attempt given the usual 30 s
+// would outlast the claim.
+func TestHungReclaimIsRetriedBeforeTheClaimExpires(t *testing.T) {
+	w := runningBuild(t)
+	w.hungReclaims = 1
+	w.signal(75*time.Second, signals.BuildFinishedName, finished(brid, 11, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+	if len(w.reclaimBudgets) != 1 {
+		t.Fatalf("hung reclaim attempts: %v, want 1", w.reclaimBudgets)
+	}
+	if b := w.reclaimBudgets[0]; b > 10*time.Second/4 || b <= 0 {
+		t.Errorf("the hung attempt was given %s, want at most a quarter of the 10 s left of the claim", b)
+	}
+	reclaims := w.callsOf("ReclaimRun")
+	if len(reclaims) < 2 || reclaims[1].At >= 60*time.Second {
+		t.Fatalf("reclaims at %v: the retry must come before takenUntil (60 s)", reclaims)
+	}
+	if r := w.run(0); r.State != runCompleted {
+		t.Errorf("TC run 0 is %s, want completed on its first claim", r.State)
+	}
+	if got := w.callsOf("ClaimRun"); len(got) != 1 {
+		t.Errorf("ClaimRun %d times, want once (the claim never lapsed)", len(got))
+	}
+}
+
+func TestTCAttempt(t *testing.T) {
+	for _, c := range []struct{ left, want time.Duration }{
+		{300 * time.Second, 30 * time.Second}, // TC's 20-minute claims: the usual timeout
+		{40 * time.Second, 10 * time.Second},
+		{4 * time.Second, minTCAttempt},
+	} {
+		if got := tcAttempt(30*time.Second, c.left); got != c.want {
+			t.Errorf("tcAttempt(30s, %s) = %s, want %s", c.left, got, c.want)
+		}
+	}
+}

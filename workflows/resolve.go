@@ -226,10 +226,10 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 	var err error
 	switch how {
 	case resolveCompleted:
-		err = callNoResult(ctx, taskcluster, a.ReportCompleted, t.ref())
+		err = callTCNoResult(ctx, t, a.ReportCompleted, t.ref())
 		t.noteAnswer(ctx, "reportCompleted", err)
 	case resolveFailed:
-		err = callNoResult(ctx, taskcluster, a.ReportFailed, t.ref())
+		err = callTCNoResult(ctx, t, a.ReportFailed, t.ref())
 		t.noteAnswer(ctx, "reportFailed", err)
 	case resolveMalformed:
 		err = t.reportException(ctx, reasonMalformedPayload)
@@ -238,7 +238,7 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 	case resolveInterrupted:
 		return t.retry(ctx, true)
 	case resolveCancelled:
-		_, err = call[activities.TaskStatus](ctx, taskcluster, a.CancelTask, t.id)
+		_, err = callTC[activities.TaskStatus](ctx, t, a.CancelTask, t.id)
 		t.noteAnswer(ctx, "cancelTask", err)
 	}
 	return err
@@ -274,7 +274,7 @@ func (t *task) retry(ctx workflow.Context, fresh bool) error {
 		t.end(signals.PhaseResolved)
 		return nil
 	}
-	st, err := call[activities.TaskStatus](ctx, taskcluster, a.RerunTask, t.id)
+	st, err := callTC[activities.TaskStatus](ctx, t, a.RerunTask, t.id)
 	if err != nil {
 		if refusal(err) == "" {
 			return err
@@ -301,7 +301,7 @@ func (t *task) retry(ctx workflow.Context, fresh bool) error {
 }
 
 func (t *task) reportException(ctx workflow.Context, reason string) error {
-	err := callNoResult(ctx, taskcluster, a.ReportException,
+	err := callTCNoResult(ctx, t, a.ReportException,
 		activities.ExceptionInput{TaskID: t.id, RunID: t.s.RunID, Reason: reason})
 	t.noteAnswer(ctx, "reportException "+reason, err)
 	return err
@@ -312,7 +312,7 @@ func (t *task) reportException(ctx workflow.Context, reason string) error {
 // A refusal is noted and does not hold the resolution back.
 func (t *task) createArtifacts(ctx workflow.Context, art *activities.ArtifactsInput) error {
 	art.RunID = t.s.RunID
-	err := callNoResult(ctx, taskcluster, a.CreateArtifacts, *art)
+	err := callTCNoResult(ctx, t, a.CreateArtifacts, *art)
 	if err != nil && refusal(err) == "" {
 		return err
 	}

@@ -130,7 +130,7 @@ func (t *task) onPending(ctx workflow.Context, p signals.TaskPending) error {
 // taskStatus reads TC's status of the task; gone means the task cannot be
 // acted on any more, and the workflow has ended.
 func (t *task) taskStatus(ctx workflow.Context) (activities.TaskStatus, bool, error) {
-	st, err := call[activities.TaskStatus](ctx, taskcluster, a.TaskStatus, t.id)
+	st, err := callTC[activities.TaskStatus](ctx, t, a.TaskStatus, t.id)
 	if err == nil {
 		return st, false, nil
 	}

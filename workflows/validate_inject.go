@@ -17,7 +17,7 @@ import (
 // scheduled time.
 func (t *task) validateAndInject(ctx workflow.Context, run activities.Run) error {
 	t.s.Phase = signals.PhaseValidating
-	prep, err := call[activities.Prepared](ctx, taskcluster, a.PrepareTask,
+	prep, err := callTC[activities.Prepared](ctx, t, a.PrepareTask,
 		activities.PrepareInput{TaskID: t.id, RunID: run.RunID})
 	if err != nil {
 		return t.prepareFailed(ctx, run.RunID, err)
@@ -103,7 +103,7 @@ func (t *task) malformed(ctx workflow.Context, runID int, reason string) error {
 		t.end(signals.PhaseResolved)
 		return nil
 	}
-	err := callNoResult(ctx, taskcluster, a.ReportException,
+	err := callTCNoResult(ctx, t, a.ReportException,
 		activities.ExceptionInput{TaskID: t.id, RunID: t.s.RunID, Reason: "malformed-payload"})
 	if err != nil && refusal(err) == "" {
 		return err

@@ -67,6 +67,11 @@ type world struct {
 	memo        map[string]any
 	// override replaces an activity's answer, by activity name.
 	override map[string]func(arg any) (any, error)
+	// hungReclaims is how many reclaim attempts hang until their timeout,
+	// as a call to TC that never answers; reclaimBudgets is what each
+	// hung attempt was given.
+	hungReclaims   int
+	reclaimBudgets []time.Duration
 	// logger, when set before newEnv, receives the workflow's and the
 	// SDK's logs instead of quietLogger.
 	logger log.Logger
@@ -438,7 +443,10 @@ func (w *world) claim(in activities.RunRef) (activities.ClaimResult, error) {
 	return activities.ClaimResult{TakenUntil: r.TakenUntil, RepliedAt: now}, nil
 }
 
-func (w *world) ReclaimRun(_ context.Context, in activities.RunRef) (activities.ClaimResult, error) {
+func (w *world) ReclaimRun(ctx context.Context, in activities.RunRef) (activities.ClaimResult, error) {
+	if w.hangReclaim(ctx, in) {
+		return activities.ClaimResult{}, ctx.Err()
+	}
 	if fn, ok := w.record("ReclaimRun", in); ok {
 		v, err := fn(in)
 		return v.(activities.ClaimResult), err
@@ -452,6 +460,27 @@ func (w *world) ReclaimRun(_ context.Context, in activities.RunRef) (activities.
 	}
 	r.TakenUntil = now.Add(w.claimPeriod)
 	return activities.ClaimResult{TakenUntil: r.TakenUntil, RepliedAt: now}, nil
+}
+
+// hangReclaim holds a reclaim attempt until its context ends, while
+// hungReclaims lasts. An attempt given more than 5 s is not held (the test
+// would wait for it in real time): its budget is recorded and it fails.
+func (w *world) hangReclaim(ctx context.Context, in activities.RunRef) bool {
+	w.mu.Lock()
+	if w.hungReclaims == 0 {
+		w.mu.Unlock()
+		return false
+	}
+	w.hungReclaims--
+	deadline, _ := ctx.Deadline()
+	budget := time.Until(deadline)
+	w.reclaimBudgets = append(w.reclaimBudgets, budget)
+	w.calls = append(w.calls, callRecord{Name: "ReclaimRun", Arg: in, At: w.now().Sub(t0)})
+	w.mu.Unlock()
+	if budget <= 5*time.Second {
+		<-ctx.Done()
+	}
+	return true
 }
 
 func (w *world) CreateArtifacts(_ context.Context, in activities.ArtifactsInput) error {

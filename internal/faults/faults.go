@@ -79,6 +79,13 @@ func Catalogue() []Fault {
 			Strike: strikeFlakyQueue, Outage: 60 * time.Second, QuickOutage: 30 * time.Second,
 		},
 		{
+			Name: "tc-hangs", Workers: 1, Starters: 1,
+			Summary: "the queue does not answer 10% of calls for longer than the bridge's call timeout " +
+				"(half after applying them)",
+			MinBuild: 20 * time.Second, MaxBuild: 60 * time.Second,
+			Strike: strikeHungQueue, Outage: 90 * time.Second, QuickOutage: 45 * time.Second,
+		},
+		{
 			Name: "buildbot-events", Quick: true, Workers: 1, Starters: 1,
 			Summary:  "build events: every one twice (with log_uploaded before started), started lost, log_uploaded lost",
 			MinBuild: 2 * time.Second, MaxBuild: 20 * time.Second,
@@ -235,6 +242,31 @@ func strikeFlakyQueue(ctx context.Context, d *deployment, outage time.Duration) 
 	for _, e := range errs {
 		d.note("race cancel failed: %v", e)
 	}
+	return err
+}
+
+// hangHold outlasts the bridge's longest call timeout to TC (30 s).
+const hangHold = 40 * time.Second
+
+func strikeHungQueue(ctx context.Context, d *deployment, outage time.Duration) error {
+	var mu sync.Mutex
+	rng := rand.New(rand.NewPCG(15, 2))
+	d.proxy.Hang(func() (bool, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if rng.Float64() >= 0.10 {
+			return false, false
+		}
+		return true, rng.IntN(2) == 0
+	}, hangHold)
+	if err := d.waitCreated(ctx); err != nil {
+		return err
+	}
+	err := sleepCtx(ctx, outage)
+	d.proxy.Hang(nil, 0)
+	held, applied := d.proxy.Held()
+	d.note("%d calls held past the call timeout (%d after the queue applied them) until %s after the last task was created",
+		held, applied, outage)
 	return err
 }
 

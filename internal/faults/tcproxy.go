@@ -2,8 +2,10 @@ package faults
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"regexp"
@@ -25,6 +27,12 @@ type tcProxy struct {
 	race  map[string]bool // tasks whose first claim races with a cancel
 	raced map[string]bool
 	errs  []error
+
+	// hang, while set, decides per call whether it is held past the
+	// bridge's call timeout, and whether the queue applies it first.
+	hang              func() (held, applied bool)
+	holdFor           time.Duration
+	heldN, heldAfterN int
 }
 
 var claimPath = regexp.MustCompile(`/api/queue/v1/task/([^/]+)/runs/\d+/claim$`)
@@ -51,6 +59,9 @@ func newTCProxy(rootURL string, cancel func(ctx context.Context, taskID string) 
 	}
 	p.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p.serveHung(w, r, rp) {
+				return
+			}
 			if m := claimPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost && p.takeRace(m[1]) {
 				ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
 				if err := p.cancel(ctx, m[1]); err != nil {
@@ -66,6 +77,53 @@ func newTCProxy(rootURL string, cancel func(ctx context.Context, taskID string) 
 	}
 	go func() { _ = p.srv.Serve(ln) }()
 	return p, nil
+}
+
+// Hang holds calls past the bridge's call timeout as decide says (nil:
+// none): held before the queue sees them (lost on the way in), or after the
+// queue applied them (the reply lost). A held call is answered 504 once
+// holdFor has passed or the bridge gave up, whichever comes first.
+func (p *tcProxy) Hang(decide func() (held, applied bool), holdFor time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hang, p.holdFor = decide, holdFor
+}
+
+// Held counts the calls held so far, and those of them the queue applied.
+func (p *tcProxy) Held() (held, applied int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.heldN, p.heldAfterN
+}
+
+func (p *tcProxy) serveHung(w http.ResponseWriter, r *http.Request, rp *httputil.ReverseProxy) bool {
+	p.mu.Lock()
+	decide, holdFor := p.hang, p.holdFor
+	held, applied := false, false
+	if decide != nil {
+		held, applied = decide()
+	}
+	if held {
+		p.heldN++
+		if applied {
+			p.heldAfterN++
+		}
+	}
+	p.mu.Unlock()
+	if !held {
+		return false
+	}
+	if applied {
+		rp.ServeHTTP(httptest.NewRecorder(), r)
+	} else {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}
+	select {
+	case <-r.Context().Done():
+	case <-time.After(holdFor):
+	}
+	http.Error(w, "tc-hangs: held past the call timeout", http.StatusGatewayTimeout)
+	return true
 }
 
 // RootURL is what the bridge's config points at.
