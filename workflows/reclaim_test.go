@@ -260,3 +260,39 @@ func TestTCAttempt(t *testing.T) {
 		}
 	}
 }
+
+// A RETRY build whose claim expired before the reclaim came: TC refuses
+// worker-shutdown for run 0 (409) and already has run 1 pending. The retry
+// is carried on with run 1, on the same BuildRequest, instead of ending
+// the workflow and leaving run 1 pending for good.
+func TestRetryAfterClaimExpiredCarriesOnWithTheNewerRun(t *testing.T) {
+	w := runningBuild(t)
+	w.at(45*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(45*time.Second)))
+		})
+	})
+	w.buildFinishesAt(46*time.Second, 11, signals.ResultRetry)
+	w.signal(47*time.Second, signals.TaskPendingName, pending(1))
+	w.buildRunsFrom(60*time.Second, 12)
+	w.buildFinishesAt(80*time.Second, 12, signals.ResultSuccess)
+	w.start(0)
+	w.requireDone()
+
+	if got := w.callsOf("ReportException")[0].Arg.(activities.ExceptionInput); got.RunID != 0 || got.Reason != "worker-shutdown" {
+		t.Errorf("reportException %+v, want worker-shutdown for run 0", got)
+	}
+	if n := len(w.callsOf("RerunTask")); n != 0 {
+		t.Errorf("rerunTask %d times: TC had made the retry run already", n)
+	}
+	if got := w.requireCallAt("ClaimRun", 1, 60*time.Second).Arg.(activities.RunRef); got.RunID != 1 {
+		t.Errorf("claimed run %d after the retry, want 1", got.RunID)
+	}
+	if r := w.run(1); r.State != runCompleted {
+		t.Errorf("TC run 1 is %s, want completed by the rebuilt request", r.State)
+	}
+	if n := len(w.callsOf("InjectBuildRequest")); n != 1 {
+		t.Errorf("InjectBuildRequest %d times, want once: Buildbot rebuilds the same request", n)
+	}
+}

@@ -271,6 +271,18 @@ func (t *task) retry(ctx workflow.Context, fresh bool) error {
 		if refusal(err) == "" {
 			return err
 		}
+		if refusal(err) == activities.ErrTCConflict &&
+			workflow.GetVersion(ctx, versionRetryOnExpiredClaim, workflow.DefaultVersion, 1) >= 1 {
+			// The claim expired while the build ran: TC's newer pending
+			// run, if any, is the run the retry belongs to.
+			moved, serr := t.moveToNewerRun(ctx)
+			if serr != nil || moved {
+				if serr != nil {
+					return serr
+				}
+				return t.retryOn(ctx, t.s.RunID, fresh)
+			}
+		}
 		t.end(signals.PhaseResolved)
 		return nil
 	}
@@ -289,11 +301,18 @@ func (t *task) retry(ctx workflow.Context, fresh bool) error {
 		t.end(signals.PhaseResolved)
 		return nil
 	}
+	return t.retryOn(ctx, latest.RunID, fresh)
+}
+
+// retryOn carries the task on with runID after a RETRY (Buildbot builds
+// the same request again) or an interrupted request (fresh: the run gets
+// a new one).
+func (t *task) retryOn(ctx workflow.Context, runID int, fresh bool) error {
 	if fresh {
-		return t.startRun(ctx, latest.RunID)
+		return t.startRun(ctx, runID)
 	}
-	t.note(ctx, "Buildbot retries BuildRequest %d for run %d", t.s.BuildRequestID, latest.RunID)
-	t.s.RunID = latest.RunID
+	t.note(ctx, "Buildbot retries BuildRequest %d for run %d", t.s.BuildRequestID, runID)
+	t.s.RunID = runID
 	t.s.Claimed, t.s.BuildRunning, t.s.RequestComplete = false, false, false
 	t.s.NextCheck = workflow.Now(ctx).Add(t.timing.CheckInterval)
 	t.s.Phase = signals.PhasePending

@@ -18,4 +18,9 @@ const (
 	// BuildRequest row (a lost finished event, an interrupted request)
 	// gets public/build-result.json, where it used to get no artifact.
 	versionBuildResultArtifact = "build-result-artifact"
+	// versionRetryOnExpiredClaim: a RETRY whose worker-shutdown TC refuses
+	// (409: the claim expired while the build ran, and TC made a newer
+	// pending run) carries on with that run, where the workflow used to
+	// end and leave it pending for good.
+	versionRetryOnExpiredClaim = "retry-on-expired-claim"
 )
