@@ -276,10 +276,10 @@ func (t *task) retry(ctx workflow.Context, fresh bool) error {
 			// The claim expired while the build ran: TC's newer pending
 			// run, if any, is the run the retry belongs to.
 			moved, serr := t.moveToNewerRun(ctx)
-			if serr != nil || moved {
-				if serr != nil {
-					return serr
-				}
+			if serr != nil {
+				return serr
+			}
+			if moved {
 				return t.retryOn(ctx, t.s.RunID, fresh)
 			}
 		}

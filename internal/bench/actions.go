@@ -73,13 +73,14 @@ func (a Actions) PerReclaim() float64 {
 // actionCounter counts one run's history, event by event.
 type actionCounter struct {
 	Actions
-	laTasks map[int64]bool
 	// byTask is what each workflow task (by its completed event's id)
-	// started, to price the reclaiming ones.
+	// ran and started: local activities are billed once per workflow
+	// task, and the reclaiming ones are priced.
 	byTask map[int64]*taskCommands
 }
 
 type taskCommands struct {
+	localActivities bool
 	reclaim, other  bool
 	timers, upserts int
 }
@@ -130,14 +131,11 @@ func (c *actionCounter) add(ev *historypb.HistoryEvent) {
 		m := ev.GetMarkerRecordedEventAttributes()
 		switch m.GetMarkerName() {
 		case "LocalActivity":
-			if c.laTasks == nil {
-				c.laTasks = map[int64]bool{}
-			}
-			if wt := m.GetWorkflowTaskCompletedEventId(); !c.laTasks[wt] {
-				c.laTasks[wt] = true
+			t := c.task(m.GetWorkflowTaskCompletedEventId())
+			if !t.localActivities {
+				t.localActivities = true
 				c.LocalActivityWTs++
 			}
-			t := c.task(m.GetWorkflowTaskCompletedEventId())
 			switch typ := localActivityType(m); {
 			case typ == reclaimActivity:
 				t.reclaim = true

@@ -137,8 +137,7 @@ func promoteOnce(ctx context.Context, h client.WorkerDeploymentHandle, v worker.
 			log.Info("worker version is current")
 		} else {
 			log.Warn("worker version is not current: it polls but receives no workflow tasks until it is made current",
-				"current", current.BuildID,
-				"makeCurrent", fmt.Sprintf("temporal worker deployment set-current-version --deployment-name %s --build-id %s", v.DeploymentName, v.BuildID))
+				"current", current.BuildID, "makeCurrent", makeCurrentCommand(v))
 		}
 		return true, nil
 	}
@@ -146,7 +145,7 @@ func promoteOnce(ctx context.Context, h client.WorkerDeploymentHandle, v worker.
 		// An operator routed the deployment back to unversioned workers
 		// on purpose; that choice is theirs to undo.
 		log.Warn("deployment routes to unversioned workers; this version is not made current",
-			"makeCurrent", fmt.Sprintf("temporal worker deployment set-current-version --deployment-name %s --build-id %s", v.DeploymentName, v.BuildID))
+			"makeCurrent", makeCurrentCommand(v))
 		return true, nil
 	}
 	_, err = h.SetCurrentVersion(ctx, client.WorkerDeploymentSetCurrentVersionOptions{
@@ -161,6 +160,11 @@ func promoteOnce(ctx context.Context, h client.WorkerDeploymentHandle, v worker.
 	}
 	log.Info("first version of the deployment: made current")
 	return true, nil
+}
+
+// makeCurrentCommand is what an operator runs to make v current.
+func makeCurrentCommand(v worker.WorkerDeploymentVersion) string {
+	return fmt.Sprintf("temporal worker deployment set-current-version --deployment-name %s --build-id %s", v.DeploymentName, v.BuildID)
 }
 
 // DeploymentVersion is the version a worker with this config runs as;
