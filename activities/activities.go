@@ -150,8 +150,19 @@ func NewQueue(rootURL, clientID, accessToken string) *tcqueue.Queue {
 // tc returns a copy of the queue client whose calls are bounded by ctx and
 // a per-call timeout (tcqueue's methods take no context of their own).
 func (a *Activities) tc(ctx context.Context) (*tcqueue.Queue, context.CancelFunc) {
+	q, _, cancel := a.tcClocked(ctx)
+	return q, cancel
+}
+
+// tcClocked is tc for a call whose reply carries times of the queue's
+// clock: the reader tells how far that clock is from ours.
+func (a *Activities) tcClocked(ctx context.Context) (*tcqueue.Queue, *queueClockReader, context.CancelFunc) {
 	ctx, cancel := context.WithTimeout(ctx, tcCallTimeout)
 	q := *a.queue
 	q.Context = ctx
-	return &q, cancel
+	clock := &queueClockReader{next: q.HTTPClient}
+	if q.HTTPClient != nil { // nil: the client's own default, left alone; the clock reads as unknown
+		q.HTTPClient = clock
+	}
+	return &q, clock, cancel
 }

@@ -111,6 +111,26 @@ func TestBuildbotRESTBackend(t *testing.T) {
 		t.Errorf("the next pass found %+v (%v), want nothing new", again, err)
 	}
 
+	// A build is running before its first step has a log: under load the
+	// stop below could come first, and the references would rightly have
+	// no log to name.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		builds, err := api.Builds(ctx, first.BuildRequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(builds) == 1 {
+			if logs, err := api.BuildLogs(ctx, builds[0].ID); err != nil {
+				t.Fatal(err)
+			} else if len(logs) > 0 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("build of request %d has no step log after 60 s", first.BuildRequestID)
+		}
+	}
+
 	// Stop the running build: it ends CANCELLED, which is no interruption.
 	stop, err := bb.CancelBuilds(ctx, first.BuildRequestID)
 	if err != nil || stop.Requested != 1 {

@@ -14,7 +14,7 @@ import (
 // are dropped here: the bridge acts with its own, and nothing secret may
 // reach workflow history.
 func (a *Activities) ClaimRun(ctx context.Context, in RunRef) (ClaimResult, error) {
-	q, cancel := a.tc(ctx)
+	q, clock, cancel := a.tcClocked(ctx)
 	defer cancel()
 	resp, err := q.ClaimTask(in.TaskID, strconv.Itoa(in.RunID), &tcqueue.TaskClaimRequest{
 		WorkerGroup: a.workerGroup,
@@ -28,15 +28,16 @@ func (a *Activities) ClaimRun(ctx context.Context, in RunRef) (ClaimResult, erro
 	if takenUntil.IsZero() {
 		a.log.WarnContext(ctx, "claim answered without takenUntil: worker quarantined?",
 			"taskId", in.TaskID, "runId", in.RunID, "workerGroup", a.workerGroup, "workerId", a.workerID)
-		return ClaimResult{RepliedAt: replied}, nil
+		return ClaimResult{RepliedAt: replied, QueueClock: clock.read()}, nil
 	}
-	a.log.InfoContext(ctx, "run claimed", "taskId", in.TaskID, "runId", in.RunID, "takenUntil", takenUntil)
-	return ClaimResult{TakenUntil: takenUntil, RepliedAt: replied}, nil
+	qc := clock.read()
+	a.log.InfoContext(ctx, "run claimed", "taskId", in.TaskID, "runId", in.RunID, "takenUntil", takenUntil, "tcClockAhead", qc.Ahead)
+	return ClaimResult{TakenUntil: takenUntil, RepliedAt: replied, QueueClock: qc}, nil
 }
 
 // ReclaimRun extends the bridge's claim on a running run.
 func (a *Activities) ReclaimRun(ctx context.Context, in RunRef) (ClaimResult, error) {
-	q, cancel := a.tc(ctx)
+	q, clock, cancel := a.tcClocked(ctx)
 	defer cancel()
 	resp, err := q.ReclaimTask(in.TaskID, strconv.Itoa(in.RunID))
 	replied := time.Now().UTC()
@@ -44,8 +45,9 @@ func (a *Activities) ReclaimRun(ctx context.Context, in RunRef) (ClaimResult, er
 		return ClaimResult{}, tcError(runCall("reclaimTask", in), err)
 	}
 	takenUntil := tcTime(resp.TakenUntil)
-	a.log.InfoContext(ctx, "run reclaimed", "taskId", in.TaskID, "runId", in.RunID, "takenUntil", takenUntil)
-	return ClaimResult{TakenUntil: takenUntil, RepliedAt: replied}, nil
+	qc := clock.read()
+	a.log.InfoContext(ctx, "run reclaimed", "taskId", in.TaskID, "runId", in.RunID, "takenUntil", takenUntil, "tcClockAhead", qc.Ahead)
+	return ClaimResult{TakenUntil: takenUntil, RepliedAt: replied, QueueClock: qc}, nil
 }
 
 func runCall(method string, in RunRef) string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/activities"
+	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
 func TestClaimAndReclaimRun(t *testing.T) {
@@ -218,4 +219,42 @@ func TestUnreachableQueueIsRetryable(t *testing.T) {
 	var st activities.TaskStatus
 	err := b.run(t, &st, b.acts.TaskStatus, "fN1gQ8ZPRZOaXM0ypZq1Pw")
 	wantRetryable(t, err)
+}
+
+// A queue whose clock is 3 minutes off ours: the claim's reply says by how
+// much, so that takenUntil (on the queue's clock) becomes a time on ours.
+// The measure may err only towards the queue being ahead (by the Date
+// header's one-second resolution and the round trip), so the claim never
+// seems to last longer than it does.
+func TestClaimMeasuresTheQueueClock(t *testing.T) {
+	t.Parallel()
+	for _, skew := range []time.Duration{3 * time.Minute, -3 * time.Minute} {
+		t.Run(skew.String(), func(t *testing.T) {
+			t.Parallel()
+			b := newBridge(t, bridgeOptions{claimTimeout: 90 * time.Second, tcClock: tcfake.SkewedClock(skew)})
+			taskID := b.createTask(t, taskSpec{})
+			var claim activities.ClaimResult
+			b.must(t, &claim, b.acts.ClaimRun, activities.RunRef{TaskID: taskID, RunID: 0})
+			if !claim.Read {
+				t.Fatal("the claim's reply did not measure the queue's clock")
+			}
+			if claim.Ahead < skew || claim.Ahead > skew+1500*time.Millisecond {
+				t.Errorf("queue clock measured %s ahead, want %s to %s+1.5s", claim.Ahead, skew, skew)
+			}
+			ends := claim.TakenUntil.Add(-claim.Ahead)
+			if period := ends.Sub(claim.RepliedAt); period < 87*time.Second || period > 90*time.Second {
+				t.Errorf("claim lasts %s on our clock, want just under the queue's 90s claim timeout", period)
+			}
+			var reclaim activities.ClaimResult
+			b.must(t, &reclaim, b.acts.ReclaimRun, activities.RunRef{TaskID: taskID, RunID: 0})
+			if !reclaim.Read || reclaim.Ahead < skew || reclaim.Ahead > skew+1500*time.Millisecond {
+				t.Errorf("reclaim measured %+v, want the queue %s ahead", reclaim.QueueClock, skew)
+			}
+			var st activities.TaskStatus
+			b.must(t, &st, b.acts.TaskStatus, taskID)
+			if !st.Read || st.Ahead < skew || st.Ahead > skew+1500*time.Millisecond {
+				t.Errorf("status measured %+v, want the queue %s ahead", st.QueueClock, skew)
+			}
+		})
+	}
 }

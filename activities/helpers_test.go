@@ -96,6 +96,8 @@ type bridge struct {
 type bridgeOptions struct {
 	dbURL        string // default: a fresh MariaDB database
 	claimTimeout time.Duration
+	// tcClock is the queue's clock (default: real time).
+	tcClock tcfake.Clock
 	// buildbot starts a simulated master building only these builders
 	// (forever, until cancelled), and points self-serve at it.
 	buildbot  []string
@@ -110,6 +112,7 @@ func newBridge(t *testing.T, o bridgeOptions) *bridge {
 	creatorToken := randomHex(16)
 	q, err := tcfake.New(tcfake.Options{
 		ClaimTimeout: o.claimTimeout,
+		Clock:        o.tcClock,
 		Clients: map[string]tcfake.Client{
 			bridgeClient:  {AccessToken: b.accessToken, Scopes: bridgeScopes},
 			creatorClient: {AccessToken: creatorToken, Scopes: []string{"*"}},

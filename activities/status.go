@@ -11,13 +11,13 @@ import (
 // TaskStatus reads the task's status from Taskcluster, so the workflow can
 // act only on what TC says now.
 func (a *Activities) TaskStatus(ctx context.Context, taskID string) (TaskStatus, error) {
-	q, cancel := a.tc(ctx)
+	q, clock, cancel := a.tcClocked(ctx)
 	defer cancel()
 	resp, err := q.Status(taskID)
 	if err != nil {
 		return TaskStatus{}, tcError("status of "+taskID, err)
 	}
-	return toTaskStatus(taskID, resp.Status), nil
+	return toTaskStatus(taskID, resp.Status, clock.read()), nil
 }
 
 // RerunTask asks Taskcluster for a new run of a resolved task (a no-op on a
@@ -25,36 +25,37 @@ func (a *Activities) TaskStatus(ctx context.Context, taskID string) (TaskStatus,
 // worker-shutdown) and returns the status, whose last run is the one to
 // follow.
 func (a *Activities) RerunTask(ctx context.Context, taskID string) (TaskStatus, error) {
-	q, cancel := a.tc(ctx)
+	q, clock, cancel := a.tcClocked(ctx)
 	defer cancel()
 	resp, err := q.RerunTask(taskID)
 	if err != nil {
 		return TaskStatus{}, tcError("rerunTask "+taskID, err)
 	}
 	a.log.InfoContext(ctx, "task rerun requested", "taskId", taskID, "runs", len(resp.Status.Runs))
-	return toTaskStatus(taskID, resp.Status), nil
+	return toTaskStatus(taskID, resp.Status, clock.read()), nil
 }
 
 // CancelTask cancels the task in Taskcluster (its pending or running run
 // resolves exception/canceled; a resolved task is left as it is).
 func (a *Activities) CancelTask(ctx context.Context, taskID string) (TaskStatus, error) {
-	q, cancel := a.tc(ctx)
+	q, clock, cancel := a.tcClocked(ctx)
 	defer cancel()
 	resp, err := q.CancelTask(taskID)
 	if err != nil {
 		return TaskStatus{}, tcError("cancelTask "+taskID, err)
 	}
 	a.log.InfoContext(ctx, "task cancelled in Taskcluster", "taskId", taskID, "state", resp.Status.State)
-	return toTaskStatus(taskID, resp.Status), nil
+	return toTaskStatus(taskID, resp.Status, clock.read()), nil
 }
 
-func toTaskStatus(taskID string, s tcqueue.TaskStatusStructure) TaskStatus {
+func toTaskStatus(taskID string, s tcqueue.TaskStatusStructure, clock QueueClock) TaskStatus {
 	out := TaskStatus{
-		TaskID:   taskID,
-		State:    s.State,
-		Deadline: tcTime(s.Deadline),
-		Expires:  tcTime(s.Expires),
-		Runs:     make([]Run, 0, len(s.Runs)),
+		QueueClock: clock,
+		TaskID:     taskID,
+		State:      s.State,
+		Deadline:   tcTime(s.Deadline),
+		Expires:    tcTime(s.Expires),
+		Runs:       make([]Run, 0, len(s.Runs)),
 	}
 	for _, r := range s.Runs {
 		out.Runs = append(out.Runs, Run{

@@ -34,6 +34,9 @@ type TaskStatus struct {
 	Deadline time.Time `json:"deadline"`
 	Expires  time.Time `json:"expires"`
 	Runs     []Run     `json:"runs"`
+	// QueueClock relates Deadline and the runs' times to the bridge's
+	// clock.
+	QueueClock
 }
 
 // PrepareInput asks for a task's definition to be read and validated.
@@ -109,9 +112,12 @@ type InjectResult struct {
 // quarantined worker).
 type ClaimResult struct {
 	TakenUntil time.Time `json:"takenUntil"`
-	// RepliedAt is when the reply arrived; TakenUntil minus RepliedAt is
-	// the claim period the reclaim schedule is computed from.
+	// RepliedAt is when the reply arrived, on the bridge's clock.
 	RepliedAt time.Time `json:"repliedAt"`
+	// QueueClock turns TakenUntil into a time of the bridge's clock; the
+	// claim period the reclaim schedule is computed from is that minus
+	// RepliedAt.
+	QueueClock
 }
 
 // ExceptionInput reports a run as exception.

@@ -52,6 +52,7 @@ func (t *task) claim(ctx workflow.Context) error {
 // holdClaim records a claim or reclaim reply.
 func (t *task) holdClaim(ctx workflow.Context, res activities.ClaimResult) {
 	t.s.Claimed = true
+	t.readQueueClock(res.QueueClock)
 	t.s.TakenUntil = res.TakenUntil
 	t.s.ClaimRepliedAt = res.RepliedAt
 	if t.s.ClaimRepliedAt.IsZero() {

@@ -10,20 +10,21 @@ import (
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
 
-// reclaimAt is when the claim on RunID is renewed: when takenUntil is
-// min(ReclaimLead, claim period / 3) away, the claim period being takenUntil
-// minus the time of the last claim or reclaim reply. A 30 s claim is renewed
-// every 20 s, TC's real 20 minutes every 15 minutes.
+// reclaimAt is when the claim on RunID is renewed: when takenUntil, on our
+// clock, is min(ReclaimLead, claim period / 3) away, the claim period being
+// takenUntil minus the time of the last claim or reclaim reply. A 30 s
+// claim is renewed every 20 s, TC's real 20 minutes every 15 minutes.
 func (t *task) reclaimAt() time.Time {
+	ends := t.onOurClock(t.s.TakenUntil)
 	lead := t.timing.ReclaimLead
 	if !t.s.ClaimRepliedAt.IsZero() {
-		if third := t.s.TakenUntil.Sub(t.s.ClaimRepliedAt) / 3; third < lead {
+		if third := ends.Sub(t.s.ClaimRepliedAt) / 3; third < lead {
 			lead = third
 		}
 	}
-	at := t.s.TakenUntil.Add(-lead)
-	// A takenUntil already past at the reply (clock skew) must not turn
-	// into a loop of back-to-back reclaims.
+	at := ends.Add(-lead)
+	// A takenUntil already past at the reply (a clock skew the reply did
+	// not measure) must not turn into a loop of back-to-back reclaims.
 	if floor := t.s.ClaimRepliedAt.Add(time.Second); at.Before(floor) {
 		at = floor
 	}
@@ -33,7 +34,7 @@ func (t *task) reclaimAt() time.Time {
 // reclaim renews the claim on RunID and acts on a refusal as DESIGN §4
 // "Reclaim answers" says.
 func (t *task) reclaim(ctx workflow.Context) error {
-	held := t.s.TakenUntil
+	held := t.onOurClock(t.s.TakenUntil)
 	res, err := callTC[activities.ClaimResult](ctx, t, a.ReclaimRun, t.ref())
 	if err == nil {
 		recordReclaimLead(ctx, held.Sub(workflow.Now(ctx)))
@@ -86,7 +87,7 @@ func (t *task) reconcileWithTC(ctx workflow.Context) error {
 //     Buildbot and end.
 func (t *task) reconcile(ctx workflow.Context, st activities.TaskStatus) error {
 	now := workflow.Now(ctx)
-	pastDeadline := !st.Deadline.IsZero() && !now.Before(st.Deadline)
+	pastDeadline := t.pastDeadline(ctx, st.Deadline)
 	latest, ours := latestRun(st), runByID(st, t.s.RunID)
 	switch {
 	case !pastDeadline && latest != nil && latest.RunID > t.s.RunID && latest.State == runPending:

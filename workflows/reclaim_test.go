@@ -296,3 +296,48 @@ func TestRetryAfterClaimExpiredCarriesOnWithTheNewerRun(t *testing.T) {
 		t.Errorf("InjectBuildRequest %d times, want once: Buildbot rebuilds the same request", n)
 	}
 }
+
+// The queue's clock 3 minutes off ours: reclaims still come every 20 s of
+// a 30 s claim, from the reply's measure of the queue's clock. Measured on
+// our own clock, a queue ahead would see every claim expire (first reclaim
+// at 3m20s), and one behind would be reclaimed every second.
+func TestReclaimsFollowTheQueueClock(t *testing.T) {
+	for _, ahead := range []time.Duration{3 * time.Minute, -3 * time.Minute} {
+		t.Run(ahead.String(), func(t *testing.T) {
+			w := runningBuild(t)
+			w.tcAhead = ahead
+			w.buildFinishesAt(100*time.Second, 11, signals.ResultSuccess)
+			w.start(0)
+			w.requireDone()
+			equalStrings(t, "activities", w.callNames("ReadBuildRequest"), []string{
+				"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun",
+				"ReclaimRun", "ReclaimRun", "ReclaimRun", "CreateArtifacts", "ReportCompleted"})
+			for i, at := range []time.Duration{50 * time.Second, 70 * time.Second, 90 * time.Second} {
+				w.requireCallAt("ReclaimRun", i, at)
+			}
+			if r := w.run(0); r.State != runCompleted {
+				t.Errorf("TC run 0 is %s, want completed", r.State)
+			}
+		})
+	}
+}
+
+// A deadline is on the queue's clock too: with the queue 3 minutes ahead,
+// a reclaim refused 2m50s before the deadline read on our clock is 10 s
+// past it on the queue's, so the build is cancelled rather than carried on
+// for a newer run the queue ends at once.
+func TestDeadlineFollowsTheQueueClock(t *testing.T) {
+	w := runningBuild(t)
+	w.tcAhead = 3 * time.Minute
+	w.status.Deadline = t0.Add(3*time.Minute + 40*time.Second)
+	w.at(49*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(49*time.Second)))
+		})
+	})
+	w.start(0)
+	w.requireDone()
+	equalStrings(t, "activities", w.callNames(), []string{
+		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "TaskStatus", "CancelBuilds"})
+}

@@ -253,8 +253,7 @@ func (t *task) moveToNewerRun(ctx workflow.Context) (bool, error) {
 		return false, err
 	}
 	latest := latestRun(st)
-	pastDeadline := !st.Deadline.IsZero() && !workflow.Now(ctx).Before(st.Deadline)
-	if pastDeadline || latest == nil || latest.RunID <= t.s.RunID || latest.State != runPending {
+	if t.pastDeadline(ctx, st.Deadline) || latest == nil || latest.RunID <= t.s.RunID || latest.State != runPending {
 		return false, nil
 	}
 	t.note(ctx, "TC made run %d pending while the build ran: the result goes to it", latest.RunID)
@@ -295,6 +294,7 @@ func (t *task) retry(ctx workflow.Context, fresh bool) error {
 		t.end(signals.PhaseResolved)
 		return nil
 	}
+	t.readQueueClock(st.QueueClock)
 	latest := latestRun(st)
 	if latest == nil || latest.RunID <= t.s.RunID {
 		t.note(ctx, "rerunTask made no new run (%s)", describeLatest(latest))
@@ -346,6 +346,6 @@ func (t *task) stall(ctx workflow.Context) {
 	t.s.Stalled, t.s.RequestComplete, t.s.BuildRunning = true, true, false
 	t.clearRowWatch()
 	if !t.s.Claimed && !t.s.Deadline.IsZero() {
-		t.s.WaitUntil = t.s.Deadline.Add(t.timing.FinishedGrace)
+		t.s.WaitUntil = t.onOurClock(t.s.Deadline).Add(t.timing.FinishedGrace)
 	}
 }

@@ -132,6 +132,7 @@ func (t *task) onPending(ctx workflow.Context, p signals.TaskPending) error {
 func (t *task) taskStatus(ctx workflow.Context) (activities.TaskStatus, bool, error) {
 	st, err := callTC[activities.TaskStatus](ctx, t, a.TaskStatus, t.id)
 	if err == nil {
+		t.readQueueClock(st.QueueClock)
 		return st, false, nil
 	}
 	if k := refusal(err); k != "" {

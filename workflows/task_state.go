@@ -31,6 +31,9 @@ type ResumeState struct {
 	// ClaimRepliedAt is when the last claim or reclaim reply arrived; with
 	// TakenUntil it gives the claim period the reclaim time is derived from.
 	ClaimRepliedAt time.Time `json:"claimRepliedAt"`
+	// TCClockAhead is how far the queue's clock is ahead of ours, as last
+	// measured (queue_clock.go).
+	TCClockAhead time.Duration `json:"tcClockAhead,omitempty"`
 
 	// BuildRunning: a build of the BuildRequest started and has not finished.
 	BuildRunning bool `json:"buildRunning,omitempty"`

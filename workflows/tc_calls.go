@@ -26,7 +26,7 @@ func tcAttempt(usual, left time.Duration) time.Duration {
 func (t *task) tcOptions(ctx workflow.Context) workflow.LocalActivityOptions {
 	o := localActivityOptions(taskcluster)
 	if t.s.Claimed && !t.s.TakenUntil.IsZero() {
-		o.StartToCloseTimeout = tcAttempt(o.StartToCloseTimeout, t.s.TakenUntil.Sub(workflow.Now(ctx)))
+		o.StartToCloseTimeout = tcAttempt(o.StartToCloseTimeout, t.onOurClock(t.s.TakenUntil).Sub(workflow.Now(ctx)))
 	}
 	return o
 }

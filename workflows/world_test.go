@@ -58,6 +58,10 @@ type world struct {
 	mu          sync.Mutex
 	status      activities.TaskStatus
 	claimPeriod time.Duration
+	// tcAhead is how far the queue's clock runs ahead of the workflow's:
+	// its takenUntil and deadline checks follow its own clock, and every
+	// reply says so, as the Date header does.
+	tcAhead     time.Duration
 	quarantined bool
 	prepared    activities.Prepared
 	nextBRID    int64
@@ -345,6 +349,12 @@ func (w *world) buildEnds(results int) {
 
 func (w *world) now() time.Time { return w.env.Now().UTC() }
 
+func (w *world) tcNow() time.Time { return w.now().Add(w.tcAhead) }
+
+func (w *world) queueClock() activities.QueueClock {
+	return activities.QueueClock{Ahead: w.tcAhead, Read: true}
+}
+
 func (w *world) record(name string, arg any) (func(any) (any, error), bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -380,6 +390,7 @@ func (w *world) TaskStatus(_ context.Context, id string) (activities.TaskStatus,
 func (w *world) statusCopyLocked() activities.TaskStatus {
 	st := w.status
 	st.Runs = append([]activities.Run(nil), w.status.Runs...)
+	st.QueueClock = w.queueClock()
 	return st
 }
 
@@ -424,23 +435,23 @@ func (w *world) ClaimRun(_ context.Context, in activities.RunRef) (activities.Cl
 func (w *world) claim(in activities.RunRef) (activities.ClaimResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.now()
+	now, tcNow := w.now(), w.tcNow()
 	if w.quarantined {
-		return activities.ClaimResult{RepliedAt: now}, nil // the queue's {} to a quarantined worker
+		return activities.ClaimResult{RepliedAt: now, QueueClock: w.queueClock()}, nil // the queue's {} to a quarantined worker
 	}
 	r := w.latestLocked()
-	if !now.Before(w.status.Deadline) || r.RunID != in.RunID {
+	if !tcNow.Before(w.status.Deadline) || r.RunID != in.RunID {
 		return activities.ClaimResult{}, conflict("run is not the latest or the task is past its deadline")
 	}
 	switch r.State {
 	case runPending:
-		r.State, r.TakenUntil, r.WorkerGroup, r.WorkerID = runRunning, now.Add(w.claimPeriod), "buildbot-bridge", "buildbot-bridge"
+		r.State, r.TakenUntil, r.WorkerGroup, r.WorkerID = runRunning, tcNow.Add(w.claimPeriod), "buildbot-bridge", "buildbot-bridge"
 		w.status.State = runRunning
 	case runRunning: // the same worker claiming again: idempotent
 	default:
 		return activities.ClaimResult{}, conflict("run is " + r.State)
 	}
-	return activities.ClaimResult{TakenUntil: r.TakenUntil, RepliedAt: now}, nil
+	return activities.ClaimResult{TakenUntil: r.TakenUntil, RepliedAt: now, QueueClock: w.queueClock()}, nil
 }
 
 func (w *world) ReclaimRun(ctx context.Context, in activities.RunRef) (activities.ClaimResult, error) {
@@ -453,13 +464,16 @@ func (w *world) ReclaimRun(ctx context.Context, in activities.RunRef) (activitie
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	now := w.now()
+	now, tcNow := w.now(), w.tcNow()
 	r := w.latestLocked()
-	if !now.Before(w.status.Deadline) || r.RunID != in.RunID || r.State != runRunning {
+	if !tcNow.Before(w.status.Deadline) || r.RunID != in.RunID || r.State != runRunning {
 		return activities.ClaimResult{}, conflict("run is not running")
 	}
-	r.TakenUntil = now.Add(w.claimPeriod)
-	return activities.ClaimResult{TakenUntil: r.TakenUntil, RepliedAt: now}, nil
+	if !tcNow.Before(r.TakenUntil) {
+		return activities.ClaimResult{}, conflict("the claim expired")
+	}
+	r.TakenUntil = tcNow.Add(w.claimPeriod)
+	return activities.ClaimResult{TakenUntil: r.TakenUntil, RepliedAt: now, QueueClock: w.queueClock()}, nil
 }
 
 // hangReclaim holds a reclaim attempt until its context ends, while

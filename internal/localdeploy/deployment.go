@@ -49,6 +49,8 @@ type QueueOptions struct {
 	// SchedulerRetry is how the scheduler's client retries (default
 	// DefaultRetry).
 	SchedulerRetry Retry
+	// Clock is the queue's clock (default: real time).
+	Clock tcfake.Clock
 }
 
 // Buildbot08 shapes a Buildbot 0.8: its scheduler DB, with Buildbot's
@@ -235,6 +237,7 @@ func NewQueue(id Identity, o QueueOptions, pub *pulse.Publisher, log *slog.Logge
 		ClaimTimeout:     o.ClaimTimeout,
 		DeadlineDelay:    o.DeadlineDelay,
 		ResolverInterval: o.ResolverInterval,
+		Clock:            o.Clock,
 		Publisher:        pub,
 		Clients:          id.QueueClients(o.BridgeToken, o.SchedulerToken),
 		Logger:           log.With("component", "tcfake"),

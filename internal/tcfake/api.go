@@ -81,7 +81,7 @@ func (req *apiRequest) fail(code, message string) *reply {
 	if !known {
 		status, code = 500, "InternalServerError"
 	}
-	now := formatTime(time.Now())
+	now := formatTime(req.q.clock.Now())
 	msg := message + fmt.Sprintf("\n\n---\n\n* method:     %s\n* errorCode:  %s\n* statusCode: %d\n* time:       %s",
 		req.method, code, status, now)
 	r := &reply{status: status, body: errorBody{
@@ -157,6 +157,9 @@ func (q *Queue) routes() http.Handler {
 	mux.HandleFunc("GET "+s3Prefix+"/{taskId}/{runId}/{name...}", q.serveS3Get)
 	mux.HandleFunc("/", q.serveNotFound)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The reply's Date is the queue's clock, as every timestamp in
+		// it is: the bridge measures the claim period against it.
+		w.Header().Set("Date", q.clock.Now().UTC().Format(http.TimeFormat))
 		// A known path with another method: answer like an unknown route
 		// (JSON 404), not with ServeMux's plain-text 405.
 		if _, pattern := mux.Handler(r); pattern == "" {

@@ -16,6 +16,13 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
+// SkewedClock is real time off by a fixed offset: a queue whose machine's
+// clock disagrees with the bridge's.
+type SkewedClock time.Duration
+
+// Now returns real time plus the offset.
+func (c SkewedClock) Now() time.Time { return time.Now().Add(time.Duration(c)) }
+
 // ManualClock is a Clock that moves only when told to, so tests can expire
 // claims and pass deadlines without waiting.
 type ManualClock struct {
