@@ -341,3 +341,62 @@ func TestDeadlineFollowsTheQueueClock(t *testing.T) {
 	equalStrings(t, "activities", w.callNames(), []string{
 		"TaskStatus", "PrepareTask", "InjectBuildRequest", "ClaimRun", "ReclaimRun", "TaskStatus", "CancelBuilds"})
 }
+
+// TC failing the artifacts of a finished build for longer than the claim
+// has left: the calls stop at the reclaim time, the claim is renewed, and
+// the run is reported within its claim. The calls used to retry until the
+// claim had expired.
+func TestReportingReclaimsWhileTCDoesNotAnswer(t *testing.T) {
+	w := runningBuild(t)
+	w.buildFinishesAt(45*time.Second, 11, signals.ResultSuccess)
+	w.override["CreateArtifacts"] = func(any) (any, error) {
+		if w.now().Before(t0.Add(75 * time.Second)) {
+			return nil, errTransient
+		}
+		return nil, nil
+	}
+	w.start(0)
+	w.requireDone()
+	// The retries stop at the reclaim time (50 s), or at the last attempt
+	// whose backoff would pass it.
+	reclaims := w.callsOf("ReclaimRun")
+	if len(reclaims) == 0 || reclaims[0].At < 45*time.Second || reclaims[0].At > 50*time.Second {
+		t.Fatalf("reclaims %v, want the first between the build's end (45 s) and the reclaim time (50 s)", reclaims)
+	}
+	if got := reclaims[0].Arg.(activities.RunRef); got.RunID != 0 {
+		t.Errorf("reclaimed run %d, want 0", got.RunID)
+	}
+	if got := w.callsOf("ReportCompleted"); len(got) != 1 || got[0].At > 80*time.Second {
+		t.Errorf("reportCompleted calls %v, want one within the renewed claim (before 80 s)", got)
+	}
+	if r := w.run(0); r.State != runCompleted {
+		t.Errorf("TC run 0 is %s, want completed", r.State)
+	}
+}
+
+// The same, but TC ended the claim (claim-expired, a newer pending run)
+// before the reclaim: the build's result goes to the newer run.
+func TestReportingFindsTheClaimLostWhileTCDoesNotAnswer(t *testing.T) {
+	w := runningBuild(t)
+	w.buildFinishesAt(45*time.Second, 11, signals.ResultSuccess)
+	w.override["CreateArtifacts"] = func(any) (any, error) {
+		if w.now().Before(t0.Add(75 * time.Second)) {
+			return nil, errTransient
+		}
+		return nil, nil
+	}
+	w.at(46*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(46*time.Second)))
+		})
+	})
+	w.start(0)
+	w.requireDone()
+	if r := w.run(1); r.State != runCompleted {
+		t.Errorf("TC run 1 is %s, want completed", r.State)
+	}
+	if n := w.runCount(); n != 2 {
+		t.Errorf("%d runs, want 2", n)
+	}
+}

@@ -226,10 +226,10 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 	var err error
 	switch how {
 	case resolveCompleted:
-		err = callTCNoResult(ctx, t, a.ReportCompleted, t.ref())
+		err = callTCNoResult(ctx, t, "reportCompleted", a.ReportCompleted, t.ref())
 		t.noteAnswer(ctx, "reportCompleted", err)
 	case resolveFailed:
-		err = callTCNoResult(ctx, t, a.ReportFailed, t.ref())
+		err = callTCNoResult(ctx, t, "reportFailed", a.ReportFailed, t.ref())
 		t.noteAnswer(ctx, "reportFailed", err)
 	case resolveMalformed:
 		err = t.reportException(ctx, reasonMalformedPayload)
@@ -320,7 +320,7 @@ func (t *task) retryOn(ctx workflow.Context, runID int, fresh bool) error {
 }
 
 func (t *task) reportException(ctx workflow.Context, reason string) error {
-	err := callTCNoResult(ctx, t, a.ReportException,
+	err := callTCNoResult(ctx, t, "reportException "+reason, a.ReportException,
 		activities.ExceptionInput{TaskID: t.id, RunID: t.s.RunID, Reason: reason})
 	t.noteAnswer(ctx, "reportException "+reason, err)
 	return err
@@ -331,7 +331,7 @@ func (t *task) reportException(ctx workflow.Context, reason string) error {
 // A refusal is noted and does not hold the resolution back.
 func (t *task) createArtifacts(ctx workflow.Context, art *activities.ArtifactsInput) error {
 	art.RunID = t.s.RunID
-	err := callTCNoResult(ctx, t, a.CreateArtifacts, *art)
+	err := callTCNoResult(ctx, t, "createArtifact", a.CreateArtifacts, *art)
 	if err != nil && refusal(err) == "" {
 		return err
 	}

@@ -1,9 +1,13 @@
 package workflows
 
 import (
+	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/bbbridge/buildbot-bridge/activities"
 )
 
 // minTCAttempt is the least one call to TC is given.
@@ -36,8 +40,41 @@ func callTC[Out any](ctx workflow.Context, t *task, fn any, in any) (Out, error)
 	return callWith[Out](ctx, t.tcOptions(ctx), fn, in)
 }
 
-// callTCNoResult runs one call to TC for t that returns only an error.
-func callTCNoResult(ctx workflow.Context, t *task, fn any, in any) error {
-	ctx = workflow.WithLocalActivityOptions(ctx, t.tcOptions(ctx))
-	return workflow.ExecuteLocalActivity(ctx, fn, in).Get(ctx, nil)
+// callTCNoResult runs one of the calls that report on a run (its
+// artifacts, its resolution), which t may hold a claim on. While it does,
+// the call's retries stop at the claim's reclaim time: the workflow then
+// renews the claim and calls again. Without this, a queue that hangs or
+// fails for longer than the claim has left (four held calls in a row, in
+// the tc-hangs fault) lets the claim expire under a call that reports on
+// it.
+func callTCNoResult(ctx workflow.Context, t *task, what string, fn any, in any) error {
+	for {
+		o := t.tcOptions(ctx)
+		bounded := t.s.Claimed && !t.s.TakenUntil.IsZero()
+		if bounded {
+			o.ScheduleToCloseTimeout = max(t.reclaimAt().Sub(workflow.Now(ctx)), minTCAttempt)
+		}
+		err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, o), fn, in).Get(ctx, nil)
+		// Within the bound, any other failure is the bound running out:
+		// the SDK ends with the last attempt's error, not always a
+		// timeout, once the next backoff would pass it.
+		if err == nil || !bounded || refusal(err) != "" {
+			return err
+		}
+		if workflow.GetVersion(ctx, versionReclaimDuringTCRetries, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return err
+		}
+		run := t.s.RunID
+		t.note(ctx, "TC has not answered %s by the reclaim time of run %d: reclaiming first", what, run)
+		if err := t.reclaim(ctx); err != nil {
+			return err
+		}
+		if t.done || !t.s.Claimed || t.s.RunID != run {
+			// The reclaim found the claim gone and has acted on what TC
+			// says; the call is answered as TC would answer it now.
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s: the claim on run %d was lost while TC did not answer", what, run),
+				activities.ErrTCConflict, nil)
+		}
+	}
 }

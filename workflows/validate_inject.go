@@ -103,7 +103,7 @@ func (t *task) malformed(ctx workflow.Context, runID int, reason string) error {
 		t.end(signals.PhaseResolved)
 		return nil
 	}
-	err := callTCNoResult(ctx, t, a.ReportException,
+	err := callTCNoResult(ctx, t, "reportException malformed-payload", a.ReportException,
 		activities.ExceptionInput{TaskID: t.id, RunID: t.s.RunID, Reason: "malformed-payload"})
 	if err != nil && refusal(err) == "" {
 		return err

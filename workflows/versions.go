@@ -23,4 +23,9 @@ const (
 	// pending run) carries on with that run, where the workflow used to
 	// end and leave it pending for good.
 	versionRetryOnExpiredClaim = "retry-on-expired-claim"
+	// versionReclaimDuringTCRetries: a call reporting on a claimed run
+	// that TC has not answered by the reclaim time stops there, the claim
+	// is renewed and the call made again, where the call used to retry
+	// until the claim expired.
+	versionReclaimDuringTCRetries = "reclaim-during-tc-retries"
 )
