@@ -400,3 +400,36 @@ func TestReportingFindsTheClaimLostWhileTCDoesNotAnswer(t *testing.T) {
 		t.Errorf("%d runs, want 2", n)
 	}
 }
+
+// A RETRY whose worker-shutdown TC does not answer until after the claim
+// expired: the reclaim between attempts is refused, TC's newer run is
+// claimed, and the retry carries on with it on the same BuildRequest.
+func TestRetryWhileTCDoesNotAnswerCarriesOnWithTheNewerRun(t *testing.T) {
+	w := runningBuild(t)
+	w.buildFinishesAt(45*time.Second, 11, signals.ResultRetry)
+	w.override["ReportException"] = func(in any) (any, error) {
+		if w.now().Before(t0.Add(75 * time.Second)) {
+			return nil, errTransient
+		}
+		return nil, w.reportException(in.(activities.ExceptionInput))
+	}
+	w.at(46*time.Second, func() {
+		w.setTC(func(st *activities.TaskStatus) {
+			st.Runs[0].State, st.Runs[0].ReasonResolved = runException, "claim-expired"
+			st.Runs = append(st.Runs, pendingRun(1, "retry", t0.Add(46*time.Second)))
+		})
+	})
+	w.buildRunsFrom(90*time.Second, 12)
+	w.buildFinishesAt(100*time.Second, 12, signals.ResultSuccess)
+	w.start(0)
+	w.requireDone()
+	if r := w.run(1); r.State != runCompleted {
+		t.Errorf("TC run 1 is %s, want completed by the rebuilt request", r.State)
+	}
+	if n := w.runCount(); n != 2 {
+		t.Errorf("%d runs, want 2", n)
+	}
+	if n := len(w.callsOf("InjectBuildRequest")); n != 1 {
+		t.Errorf("InjectBuildRequest %d times, want once: Buildbot rebuilds the same request", n)
+	}
+}

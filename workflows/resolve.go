@@ -266,12 +266,18 @@ func (t *task) moveToNewerRun(ctx workflow.Context) (bool, error) {
 // retry run). Buildbot re-runs the same BuildRequest, which now carries the
 // new run; with fresh, the request is over and the new run gets its own.
 func (t *task) retry(ctx workflow.Context, fresh bool) error {
+	run := t.s.RunID
 	if err := t.reportException(ctx, reasonWorkerShutdown); err != nil {
 		if refusal(err) == "" {
 			return err
 		}
 		if refusal(err) == activities.ErrTCConflict &&
 			workflow.GetVersion(ctx, versionRetryOnExpiredClaim, workflow.DefaultVersion, 1) >= 1 {
+			if t.s.RunID != run {
+				// A reclaim while TC did not answer found the claim
+				// expired and took TC's newer run: the retry is its.
+				return t.retryOn(ctx, t.s.RunID, fresh)
+			}
 			// The claim expired while the build ran: TC's newer pending
 			// run, if any, is the run the retry belongs to.
 			moved, serr := t.moveToNewerRun(ctx)
@@ -312,8 +318,11 @@ func (t *task) retryOn(ctx workflow.Context, runID int, fresh bool) error {
 		return t.startRun(ctx, runID)
 	}
 	t.note(ctx, "Buildbot retries BuildRequest %d for run %d", t.s.BuildRequestID, runID)
+	// A claim already held on runID (taken while TC did not answer the
+	// RETRY's report) is kept, and reclaimed, until the rebuild starts.
+	claimed := t.s.Claimed && t.s.RunID == runID
 	t.s.RunID = runID
-	t.s.Claimed, t.s.BuildRunning, t.s.RequestComplete = false, false, false
+	t.s.Claimed, t.s.BuildRunning, t.s.RequestComplete = claimed, false, false
 	t.s.NextCheck = workflow.Now(ctx).Add(t.timing.CheckInterval)
 	t.s.Phase = signals.PhasePending
 	return nil

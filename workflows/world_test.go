@@ -542,6 +542,12 @@ func (w *world) ReportException(_ context.Context, in activities.ExceptionInput)
 		_, err := fn(in)
 		return err
 	}
+	return w.reportException(in)
+}
+
+// reportException is reportException's state machine: worker-shutdown and
+// intermittent-task make the next run.
+func (w *world) reportException(in activities.ExceptionInput) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	r := w.latestLocked()
