@@ -96,6 +96,13 @@ type Consumer struct {
 
 	consuming atomic.Int32 // subscriptions currently consuming
 	failures  atomic.Int32 // consecutive transient handler failures
+
+	// recovered is closed, and replaced, when a handler succeeds after
+	// failures: the dependency is back, and the deliveries held for their
+	// retry delay go back to their queue at once instead of letting newer
+	// messages overtake them for up to MaxRetryDelay.
+	recoveredMu sync.Mutex
+	recovered   chan struct{}
 }
 
 // NewConsumer checks opts and subs and returns a Consumer; nothing connects
@@ -141,9 +148,10 @@ func NewConsumer(opts ConsumerOptions, subs ...Subscription) (*Consumer, error) 
 		log = slog.Default()
 	}
 	return &Consumer{
-		opts: opts,
-		subs: subs,
-		log:  log.With("broker", RedactURL(opts.URL)),
+		opts:      opts,
+		subs:      subs,
+		log:       log.With("broker", RedactURL(opts.URL)),
+		recovered: make(chan struct{}),
 	}, nil
 }
 
@@ -369,7 +377,9 @@ func (ss *session) deliver(s Subscription, d amqp.Delivery, log *slog.Logger) {
 	switch {
 	case err == nil:
 		metrics.PulseMessages.WithLabelValues(s.Queue, "acked").Inc()
-		c.failures.Store(0)
+		if c.failures.Swap(0) > 0 {
+			c.wakeHeld()
+		}
 		if aerr := d.Ack(false); aerr != nil {
 			// The broker will deliver it again; handlers are idempotent.
 			log.Warn("pulse: ack failed; the message will be redelivered", "err", aerr)
@@ -419,16 +429,46 @@ func (ss *session) call(s Subscription, d amqp.Delivery) (err error) {
 
 // requeueLater holds the message for the current retry delay before
 // requeueing it: a failing dependency then costs a few attempts a minute,
-// not a busy loop. When stop ends it requeues at once.
+// not a busy loop. When stop ends it requeues at once; when another
+// delivery succeeds meanwhile (the dependency is back) it requeues after
+// RetryDelay at most. Held to the end of a long delay, an event would let
+// the events that came after it overtake it: after a Temporal outage, the
+// finish of a RETRY build reached its workflow after the finish of the
+// build that replaced it.
 func (c *Consumer) requeueLater(stop context.Context, d amqp.Delivery, log *slog.Logger) {
+	recovered := c.recoveredSignal()
 	n := min(int(c.failures.Load()), 16)
 	delay := c.opts.RetryDelay
 	for i := 1; i < n && delay < c.opts.MaxRetryDelay; i++ {
 		delay *= 2
 	}
 	delay = min(delay, c.opts.MaxRetryDelay)
-	sleepCtx(stop, delay)
+	// At least RetryDelay, so that a message that keeps failing while
+	// others succeed is not retried on every success.
+	if sleepCtx(stop, c.opts.RetryDelay) && delay > c.opts.RetryDelay {
+		t := time.NewTimer(delay - c.opts.RetryDelay)
+		select {
+		case <-t.C:
+		case <-recovered:
+		case <-stop.Done():
+		}
+		t.Stop()
+	}
 	if err := d.Nack(false, true); err != nil {
 		log.Debug("pulse: requeue failed; the broker requeues it when the channel closes", "err", err)
 	}
+}
+
+// recoveredSignal is closed at the next success after failures.
+func (c *Consumer) recoveredSignal() <-chan struct{} {
+	c.recoveredMu.Lock()
+	defer c.recoveredMu.Unlock()
+	return c.recovered
+}
+
+func (c *Consumer) wakeHeld() {
+	c.recoveredMu.Lock()
+	defer c.recoveredMu.Unlock()
+	close(c.recovered)
+	c.recovered = make(chan struct{})
 }
