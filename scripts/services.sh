@@ -4,6 +4,10 @@
 # RabbitMQ on 127.0.0.1:5672 (guest/guest) with its management API on :15672.
 # It also installs Debian's Buildbot master and worker, which the tests start
 # themselves (internal/testenv/buildbot3).
+#   bash scripts/services.sh               # MariaDB, RabbitMQ, Buildbot
+#   bash scripts/services.sh postgresql    # only PostgreSQL on 127.0.0.1:5432
+#                                          # (user postgres, no password), for
+#                                          # `bbb-bench -temporal postgres`
 # Idempotent: run it as often as you like. Needs root for apt-get on a fresh
 # machine.
 set -euo pipefail
@@ -79,6 +83,40 @@ ensure_buildbot() {
   fi
 }
 
+pg_tcp_ok() { psql -h 127.0.0.1 -p 5432 -U postgres -d postgres -Atc 'SELECT 1'; }
+
+ensure_postgresql() {
+  command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql postgresql-client
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    log "starting PostgreSQL $version"
+    # No systemd here: pg_ctlcluster starts the server itself.
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    wait_for 60 PostgreSQL pg_isready -q -h 127.0.0.1 -p 5432
+  fi
+  if ! pg_tcp_ok >/dev/null 2>&1; then
+    # A fresh Debian install asks for a password on TCP; the benchmark
+    # connects as postgres without one, from loopback only.
+    local hba
+    hba=$(runuser -u postgres -- psql -Atc 'SHOW hba_file')
+    log "trusting postgres on 127.0.0.1 ($hba)"
+    sed -i '1i host all postgres 127.0.0.1/32 trust' "$hba"
+    runuser -u postgres -- psql -qAtc 'SELECT pg_reload_conf()' >/dev/null
+  fi
+  wait_for 30 "PostgreSQL on 127.0.0.1:5432" pg_tcp_ok
+}
+
+if [ "$#" -gt 0 ]; then
+  for s in "$@"; do
+    case "$s" in
+      mariadb | rabbitmq | buildbot | postgresql) "ensure_$s" ;;
+      *) log "unknown service $s (mariadb, rabbitmq, buildbot, postgresql)"; exit 2 ;;
+    esac
+  done
+  log "up: $*"
+  exit 0
+fi
 ensure_mariadb
 ensure_rabbitmq
 ensure_buildbot

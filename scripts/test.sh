@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/services.sh
+# embedtemporal's test runs Temporal on PostgreSQL, as `bbb-bench -temporal
+# postgres` does.
+bash scripts/services.sh postgresql
 
 GOBIN=$(go env GOPATH)/bin
 export PATH="$GOBIN:$PATH"
@@ -34,9 +37,9 @@ workflowcheck ./workflows/...
 # Packages whose tests embed the Temporal server: few, big binaries, run
 # without -race (a race build of the server costs many minutes and the
 # server is not ours to check).
-SERVER_PKGS="./internal/devserver/... ./internal/demo/..."
+SERVER_PKGS="./internal/devserver/... ./internal/demo/... ./internal/localdeploy/embedtemporal/..."
 echo "== unit and package tests (-race)" >&2
-go test -race -count=1 -timeout 15m $(go list ./... | grep -v -e '/e2e' -e '/internal/devserver' -e '/internal/demo')
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v -e '/e2e' -e '/internal/devserver' -e '/internal/demo' -e '/internal/localdeploy/embedtemporal')
 echo "== packages embedding the Temporal server" >&2
 go test -count=1 -timeout 10m $SERVER_PKGS
 # A count, not a duration: with -fuzztime 5s, go test now and then ends a

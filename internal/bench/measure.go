@@ -18,9 +18,12 @@ import (
 type Result struct {
 	Tasks, Prefill int
 	SQLite         bool
-	Rate           float64
-	PrefillTime    time.Duration
-	Wall           time.Duration // first createTask to last resolution seen
+	// Temporal names the Temporal server (persistence, shards,
+	// partitions).
+	Temporal    string
+	Rate        float64
+	PrefillTime time.Duration
+	Wall        time.Duration // first createTask to last resolution seen
 	// Creation is how long creating the tasks took: with Rate 0 the
 	// stand-in queue's own speed, an upper bound on what the bridge can
 	// be offered.
@@ -47,6 +50,11 @@ type Result struct {
 	// BenchCPU is the CPU time of this process — the embedded Temporal
 	// server, the stand-ins and the measuring — while the tasks ran.
 	BenchCPU time.Duration
+	// PersistenceCPU is the CPU time of the database server holding
+	// Temporal's persistence (PostgreSQL, every process of it) over the
+	// same window; PersistenceMeasured says it was read.
+	PersistenceCPU      time.Duration
+	PersistenceMeasured bool
 
 	Floor FloorResult
 

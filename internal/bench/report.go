@@ -18,7 +18,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.Rate > 0 {
 		load = fmt.Sprintf("%.0f/s", r.Rate)
 	}
-	fmt.Fprintf(w, "bbb-bench: %d tasks (created %s), %s\n", r.Tasks, load, ranOn(r.SQLite, r.Prefill, r.PrefillTime))
+	fmt.Fprintf(w, "bbb-bench: %d tasks (created %s), %s\n", r.Tasks, load, ranOn(r.SQLite, r.Prefill, r.PrefillTime, r.Temporal))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
 	row("metric", "bridge", "target / floor")
@@ -59,8 +59,17 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("Temporal server + stand-ins CPU (this process)", fmt.Sprintf("%.1f s", r.BenchCPU.Seconds()), "")
 	perTask := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(r.Tasks) }
 	total := perTask(r.Worker.CPU) + perTask(r.Starter.CPU) + perTask(r.BenchCPU)
-	row("CPU per lifecycle: worker + starter + server/stand-ins",
-		fmt.Sprintf("%.0f + %.0f + %.0f = %.0f ms", perTask(r.Worker.CPU), perTask(r.Starter.CPU), perTask(r.BenchCPU), total),
+	cpuName := "CPU per lifecycle: worker + starter + server/stand-ins"
+	cpuParts := fmt.Sprintf("%.0f + %.0f + %.0f", perTask(r.Worker.CPU), perTask(r.Starter.CPU), perTask(r.BenchCPU))
+	if r.PersistenceMeasured {
+		// Out of this process, unlike SQLite: without it the two
+		// persistences' CPU would not compare.
+		row("PostgreSQL CPU (Temporal's persistence, all its processes)", fmt.Sprintf("%.1f s", r.PersistenceCPU.Seconds()), "")
+		total += perTask(r.PersistenceCPU)
+		cpuName += " + PostgreSQL"
+		cpuParts += fmt.Sprintf(" + %.0f", perTask(r.PersistenceCPU))
+	}
+	row(cpuName, fmt.Sprintf("%s = %.0f ms", cpuParts, total),
 		fmt.Sprintf("≈ %.0f lifecycles/s if %d idle cores were all theirs", ratio(1000*float64(runtime.NumCPU()), total), runtime.NumCPU()))
 	row("tasks created/s (stand-in queue)", fmt.Sprintf("%.1f", ratio(float64(r.Tasks), r.Creation.Seconds())), "")
 	row("wall time (create → last resolved)", r.Wall.Round(100*time.Millisecond).String(), "")
@@ -105,13 +114,16 @@ func (o Outcome) writeProblems(w io.Writer) {
 }
 
 // ranOn says what a table's figures were taken on, for its header.
-func ranOn(sqlite bool, prefill int, took time.Duration) string {
+func ranOn(sqlite bool, prefill int, took time.Duration, temporal string) string {
 	db := "MariaDB"
 	if sqlite {
 		db = "SQLite"
 	}
-	return fmt.Sprintf("%s scheduler DB prefilled with %d BuildRequests (%s), %s",
-		db, prefill, took.Round(time.Second), localdeploy.Machine(time.Now().UTC()))
+	if temporal != "" {
+		temporal += ", "
+	}
+	return fmt.Sprintf("%s scheduler DB prefilled with %d BuildRequests (%s), %s%s",
+		db, prefill, took.Round(time.Second), temporal, localdeploy.Machine(time.Now().UTC()))
 }
 
 func verdict(ok bool, target string) string {

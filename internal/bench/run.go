@@ -89,6 +89,7 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.PrefillTime = d.prefillTime
+	res.Temporal = st.Temporal.Describe
 	queue, worker, starter := st.Queue, st.worker, st.starter
 	log.Info("bridge running; creating tasks", "tasks", o.Tasks, "rate", o.Rate)
 
@@ -97,6 +98,7 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	pgStart, pgErr := persistenceCPU(st.Temporal)
 	ids, err := createTasks(ctx, st.Scheduler, o.Tasks, o.Rate, d.rec, "bench", benchDeadline)
 	if err != nil {
 		return nil, err
@@ -111,6 +113,9 @@ func (d *deployment) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.BenchCPU = selfEnd.CPU - selfStart.CPU
+	if pgEnd, err := persistenceCPU(st.Temporal); pgErr == nil && err == nil && st.Temporal.PersistencePid != 0 {
+		res.PersistenceCPU, res.PersistenceMeasured = pgEnd-pgStart, true
+	}
 	if res.Worker, err = worker.Stats(); err != nil {
 		return nil, err
 	}
@@ -189,4 +194,13 @@ func waitResolved(ctx context.Context, q *tcfake.Queue, ids []string, timeout ti
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// persistenceCPU is the CPU used so far by the database server holding
+// Temporal's persistence, when it runs on this machine apart from Temporal.
+func persistenceCPU(t localdeploy.Temporal) (time.Duration, error) {
+	if t.PersistencePid == 0 {
+		return 0, nil
+	}
+	return localdeploy.ProcessTreeCPU(t.PersistencePid)
 }

@@ -78,8 +78,10 @@ func (d *deployment) runScale(ctx context.Context, sc Scale) (*ScaleResult, erro
 		return nil, err
 	}
 	res.PrefillTime = d.prefillTime
+	res.Temporal = st.Temporal.Describe
 	res.TemporalSeparate = st.Temporal.Pid != 0
-	procs := scaleProcs{worker: st.worker.Pid(), starter: st.starter.Pid(), temporal: st.Temporal.Pid}
+	res.PersistenceSeparate = st.Temporal.PersistencePid != 0
+	procs := scaleProcs{worker: st.worker.Pid(), starter: st.starter.Pid(), temporal: st.Temporal.Pid, persistence: st.Temporal.PersistencePid}
 	hold := time.Duration(sc.Periods) * sc.ClaimTimeout
 	log.Info("bridge running; creating tasks whose builds run until finished",
 		"builds", o.Tasks, "claim_timeout", sc.ClaimTimeout, "hold", hold)

@@ -20,6 +20,9 @@ type ScaleResult struct {
 	Prefill     int
 	SQLite      bool
 	PrefillTime time.Duration
+	// Temporal names the Temporal server (persistence, shards,
+	// partitions).
+	Temporal string
 
 	// PeakTC and PeakBuildbot are the most runs running in the stand-in
 	// queue and builds running on the masters, sampled; HoldMin* the
@@ -44,6 +47,9 @@ type ScaleResult struct {
 	// CPU per phase and in all, peak RSS as of each phase's end.
 	RampCPU, HoldCPU, FinishCPU, Total procSnapshot
 	TemporalSeparate                   bool
+	// PersistenceSeparate says the snapshots' persistence figures are
+	// a database server's of its own (PostgreSQL).
+	PersistenceSeparate bool
 
 	HistoryMean float64
 	HistoryMax  int

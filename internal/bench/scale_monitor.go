@@ -126,13 +126,16 @@ func pause(ctx context.Context, errc <-chan error, d time.Duration) error {
 }
 
 // scaleProcs are the processes whose cost the scale run reports; temporal
-// is 0 when the Temporal server runs inside this process.
-type scaleProcs struct{ worker, starter, temporal int }
+// is 0 when the Temporal server runs inside this process, persistence 0
+// unless Temporal's persistence is a database server on this machine
+// (PostgreSQL's postmaster).
+type scaleProcs struct{ worker, starter, temporal, persistence int }
 
 // procSnapshot is each process's peak RSS and CPU at one moment; this
 // process (the stand-ins and the measuring, plus the Temporal server when
-// it is embedded) is "bench".
-type procSnapshot struct{ worker, starter, temporal, bench localdeploy.ProcStats }
+// it is embedded) is "bench"; persistence is the CPU alone of the
+// database server and all its processes.
+type procSnapshot struct{ worker, starter, temporal, bench, persistence localdeploy.ProcStats }
 
 func (p scaleProcs) read() (procSnapshot, error) {
 	var s procSnapshot
@@ -148,6 +151,11 @@ func (p scaleProcs) read() (procSnapshot, error) {
 			return s, err
 		}
 	}
+	if p.persistence != 0 {
+		if s.persistence.CPU, err = localdeploy.ProcessTreeCPU(p.persistence); err != nil {
+			return s, err
+		}
+	}
 	s.bench, err = localdeploy.ReadProcStats(os.Getpid())
 	return s, err
 }
@@ -157,5 +165,6 @@ func (s procSnapshot) sub(earlier procSnapshot) procSnapshot {
 	d := func(a, b localdeploy.ProcStats) localdeploy.ProcStats {
 		return localdeploy.ProcStats{PeakRSSBytes: a.PeakRSSBytes, CPU: a.CPU - b.CPU}
 	}
-	return procSnapshot{d(s.worker, earlier.worker), d(s.starter, earlier.starter), d(s.temporal, earlier.temporal), d(s.bench, earlier.bench)}
+	return procSnapshot{d(s.worker, earlier.worker), d(s.starter, earlier.starter), d(s.temporal, earlier.temporal), d(s.bench, earlier.bench),
+		d(s.persistence, earlier.persistence)}
 }

@@ -34,7 +34,7 @@ func (r *ScaleResult) MeasuredCallsPerHour() float64 {
 func (r *ScaleResult) WriteTable(w io.Writer) error {
 	ct := r.ClaimTimeout
 	fmt.Fprintf(w, "bbb-bench -scale: %d builds held open, stand-in claim timeout %s (real queue: %s), held %d claim periods after the last start, %s\n",
-		r.Builds, ct, RealClaimTimeout, r.Periods, ranOn(r.SQLite, r.Prefill, r.PrefillTime))
+		r.Builds, ct, RealClaimTimeout, r.Periods, ranOn(r.SQLite, r.Prefill, r.PrefillTime, r.Temporal))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value, target string) { fmt.Fprintf(tw, "%s\t%s\t%s\n", name, value, target) }
 	row("metric", "measured", "target / schedule")
@@ -90,16 +90,25 @@ func (r *ScaleResult) WriteTable(w io.Writer) error {
 		benchName = "Temporal server + stand-ins + measuring (this process)"
 	}
 	proc(benchName, r.Total.bench, r.RampCPU.bench, r.HoldCPU.bench, r.FinishCPU.bench)
+	if r.PersistenceSeparate {
+		row("PostgreSQL (Temporal's persistence, all its processes) CPU (ramp + hold + finish)",
+			fmt.Sprintf("%.1f s (%.1f + %.1f + %.1f)", r.Total.persistence.CPU.Seconds(), r.RampCPU.persistence.CPU.Seconds(),
+				r.HoldCPU.persistence.CPU.Seconds(), r.FinishCPU.persistence.CPU.Seconds()), "")
+	}
 	perReclaim := func(p localdeploy.ProcStats) float64 {
 		return ratio(float64(p.CPU.Microseconds())/1000, float64(r.HoldReclaims.N))
 	}
+	name, parts := "CPU per reclaim in the hold: worker + this process (Temporal server, stand-ins)",
+		fmt.Sprintf("%.1f + %.1f", perReclaim(r.HoldCPU.worker), perReclaim(r.HoldCPU.bench))
 	if r.TemporalSeparate {
-		row("CPU per reclaim in the hold: worker + Temporal server + this process",
-			fmt.Sprintf("%.1f + %.1f + %.1f ms", perReclaim(r.HoldCPU.worker), perReclaim(r.HoldCPU.temporal), perReclaim(r.HoldCPU.bench)), "")
-	} else {
-		row("CPU per reclaim in the hold: worker + this process (Temporal server, stand-ins)",
-			fmt.Sprintf("%.1f + %.1f ms", perReclaim(r.HoldCPU.worker), perReclaim(r.HoldCPU.bench)), "")
+		name, parts = "CPU per reclaim in the hold: worker + Temporal server + this process",
+			fmt.Sprintf("%.1f + %.1f + %.1f", perReclaim(r.HoldCPU.worker), perReclaim(r.HoldCPU.temporal), perReclaim(r.HoldCPU.bench))
 	}
+	if r.PersistenceSeparate {
+		name += " + PostgreSQL"
+		parts += fmt.Sprintf(" + %.1f", perReclaim(r.HoldCPU.persistence))
+	}
+	row(name, parts+" ms", "")
 	finish := "all at once"
 	if r.FinishRate > 0 {
 		finish = fmt.Sprintf("%.0f/s", r.FinishRate)

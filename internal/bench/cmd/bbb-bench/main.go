@@ -4,6 +4,10 @@
 //
 //	go run ./internal/bench/cmd/bbb-bench [-tasks 2000] [-prefill 1000000] [-sqlite] [-rate 0] [-quick] [-cpuprofile DIR]
 //
+// Either run puts Temporal on in-memory SQLite (-temporal sqlite, the
+// default) or on the machine's PostgreSQL (-temporal postgres [-shards 4]);
+// -partitions sets the task queues' partitions on either.
+//
 // With -scale it runs the scale run instead (README, "Scale run"): builds
 // held running while the stand-in queue's claim timeout is scaled down.
 //
@@ -16,9 +20,12 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
@@ -29,6 +36,10 @@ import (
 	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 	"github.com/bbbridge/buildbot-bridge/internal/localdeploy/embedtemporal"
 )
+
+// defaultPartitions is -partitions' default; README, "Performance", has
+// the figures it was chosen from.
+const defaultPartitions = 1
 
 func main() {
 	o := bench.Options{}
@@ -45,10 +56,22 @@ func main() {
 	flag.DurationVar(&sc.ClaimTimeout, "claim-timeout", 240*time.Second, "with -scale: the stand-in queue's claim timeout (120 s is not carried on 2 shared cores, see README)")
 	flag.IntVar(&sc.Periods, "periods", 3, "with -scale: claim periods to hold every build open after the last one started")
 	flag.Float64Var(&sc.FinishRate, "finish-rate", 10, "with -scale: builds finished per second at the end; 0 finishes them all at once")
+	var tc embedtemporal.Config
+	flag.StringVar(&tc.Persistence, "temporal", embedtemporal.SQLite, "Temporal's persistence: "+embedtemporal.SQLite+" (in memory) or "+embedtemporal.Postgres+
+		" (databases created on BBB_TEST_POSTGRES, default 127.0.0.1:5432, and dropped at the end)")
+	flag.IntVar(&tc.Shards, "shards", 0, fmt.Sprintf("with -temporal %s: history shards (0: %d)", embedtemporal.Postgres, embedtemporal.DefaultShards))
+	flag.IntVar(&tc.Partitions, "partitions", defaultPartitions, fmt.Sprintf("the task queues' partitions, through the server's dynamic config (the server's own default is %d)", embedtemporal.ServerDefaultPartitions))
 	if os.Getenv(temporalChildEnv) != "" {
 		os.Exit(serveTemporal())
 	}
 	localdeploy.ParseFlags()
+	if err := tc.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "bbb-bench:", err)
+		os.Exit(2)
+	}
+	if tc.Persistence == embedtemporal.Postgres {
+		tc.Postgres = embedtemporal.DefaultPostgres()
+	}
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
@@ -77,11 +100,19 @@ func main() {
 	}
 	log, root := localdeploy.Command("bbb-bench")
 	o.ModuleRoot, o.Log = root, log
-	o.StartTemporal = embedtemporal.Starter(localdeploy.QuietLogger())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if tc.Persistence == embedtemporal.Postgres {
+		if err := ensurePostgres(ctx, root, tc.Postgres.Addr); err != nil {
+			log.Error("PostgreSQL is not there", "err", err)
+			os.Exit(2)
+		}
+	}
+	o.StartTemporal = embedtemporal.ConfigStarter(ctx, tc, localdeploy.QuietLogger())
 	if *scale {
 		// Its own process, so that the server's CPU and memory are
 		// measured apart from the stand-ins'.
-		o.StartTemporal = func() (localdeploy.Temporal, error) { return startTemporalChild(o.ProfileDir) }
+		o.StartTemporal = func() (localdeploy.Temporal, error) { return startTemporalChild(tc, o.ProfileDir) }
 	}
 	if o.ProfileDir != "" {
 		var err error
@@ -106,8 +137,6 @@ func main() {
 		}
 		defer f.Close()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var code int
 	if *scale {
 		res, err := bench.RunScale(ctx, o, sc)
@@ -138,4 +167,25 @@ func report(log *slog.Logger, what string, res outcome, err error) int {
 		return 1
 	}
 	return 0
+}
+
+// ensurePostgres starts the machine's PostgreSQL with scripts/services.sh
+// when nothing answers at addr and addr is that one's.
+func ensurePostgres(ctx context.Context, root, addr string) error {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err == nil {
+		return conn.Close()
+	}
+	if addr != embedtemporal.LocalPostgres {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "services.sh"), "postgresql")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("scripts/services.sh postgresql: %w", err)
+	}
+	return nil
 }

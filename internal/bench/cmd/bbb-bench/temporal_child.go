@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,10 +30,19 @@ const temporalChildEnv = "BBB_BENCH_TEMPORAL_CHILD"
 // temporalProfileEnv, set for the child, is where it writes its CPU profile.
 const temporalProfileEnv = "BBB_BENCH_TEMPORAL_CPUPROFILE"
 
+// temporalConfigEnv, set for the child, is the server's embedtemporal.Config
+// in JSON.
+const temporalConfigEnv = "BBB_BENCH_TEMPORAL_CONFIG"
+
 // serveTemporal is the child: it starts the same embedded server as the
-// benchmark, writes "<host:port> <namespace>" on stdout, and stops when its
-// stdin closes (the parent stopping it, or dying).
+// benchmark, writes "<host:port> <namespace> <persistence pid>" on stdout,
+// and stops when its stdin closes (the parent stopping it, or dying).
 func serveTemporal() int {
+	var cfg embedtemporal.Config
+	if err := json.Unmarshal([]byte(os.Getenv(temporalConfigEnv)), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bbb-bench: Temporal server config:", err)
+		return 1
+	}
 	if path := os.Getenv(temporalProfileEnv); path != "" {
 		f, err := os.Create(path)
 		if err == nil {
@@ -43,8 +54,14 @@ func serveTemporal() int {
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	ts := embedtemporal.Start(localdeploy.QuietLogger())
-	fmt.Printf("%s %s\n", ts.HostPort, ts.Namespace)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ts, err := embedtemporal.StartConfig(ctx, cfg, localdeploy.QuietLogger())
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bbb-bench:", err)
+		return 1
+	}
+	fmt.Printf("%s %s %d\n", ts.HostPort, ts.Namespace, ts.PersistencePid)
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	ts.Stop()
 	return 0
@@ -52,13 +69,17 @@ func serveTemporal() int {
 
 // startTemporalChild starts serveTemporal in a child process and connects
 // a client to it; with profileDir it leaves temporal.pprof there.
-func startTemporalChild(profileDir string) (localdeploy.Temporal, error) {
+func startTemporalChild(cfg embedtemporal.Config, profileDir string) (localdeploy.Temporal, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return localdeploy.Temporal{}, err
 	}
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		return localdeploy.Temporal{}, err
+	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), temporalChildEnv+"=1")
+	cmd.Env = append(os.Environ(), temporalChildEnv+"=1", temporalConfigEnv+"="+string(js))
 	if profileDir != "" {
 		cmd.Env = append(cmd.Env, temporalProfileEnv+"="+filepath.Join(profileDir, "temporal.pprof"))
 	}
@@ -96,9 +117,13 @@ func startTemporalChild(profileDir string) (localdeploy.Temporal, error) {
 	select {
 	case l := <-line:
 		addr = strings.Fields(l)
-	case <-time.After(2 * time.Minute):
+	case <-time.After(5 * time.Minute):
 	}
-	if len(addr) != 2 {
+	var persistencePid int
+	if len(addr) == 3 {
+		persistencePid, err = strconv.Atoi(addr[2])
+	}
+	if len(addr) != 3 || err != nil {
 		stop()
 		return localdeploy.Temporal{}, errors.New("the Temporal server process did not say where it listens")
 	}
@@ -114,10 +139,12 @@ func startTemporalChild(profileDir string) (localdeploy.Temporal, error) {
 		return localdeploy.Temporal{}, fmt.Errorf("connect to the Temporal server process: %w", err)
 	}
 	return localdeploy.Temporal{
-		HostPort:  addr[0],
-		Namespace: addr[1],
-		Client:    c,
-		Stop:      func() { c.Close(); stop() },
-		Pid:       cmd.Process.Pid,
+		HostPort:       addr[0],
+		Namespace:      addr[1],
+		Client:         c,
+		Stop:           func() { c.Close(); stop() },
+		Pid:            cmd.Process.Pid,
+		PersistencePid: persistencePid,
+		Describe:       cfg.Describe(),
 	}, nil
 }
