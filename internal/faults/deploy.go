@@ -12,6 +12,7 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
 	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
+	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 )
 
 // Builders: the masters serve the first two; nobody serves the third, so
@@ -27,6 +28,8 @@ type plannedTask struct {
 	builder string
 	outcome Outcome
 	note    string // the fault it meets, if it meets one of its own
+	// late tasks are created by the fault's Strike, not at the start.
+	late bool
 }
 
 // deployment is one fault's whole world, torn down by Close in reverse.
@@ -43,13 +46,19 @@ type deployment struct {
 
 	tasks   []plannedTask
 	byID    map[string]*plannedTask
-	created chan struct{} // closed once every task is created
+	created chan struct{} // closed once every task but the late ones is created
+
+	// temporal is the Temporal server's process, for a fault that stops
+	// it (Fault.OwnTemporal); nil when it is embedded.
+	temporal *TemporalProcess
 
 	mu    sync.Mutex
 	procs map[string]*localdeploy.Child // the current incarnation of each process
 	all   []*localdeploy.Child
 	seq   map[string]int
 	notes []string
+	// violations are invariants a fault's own checks found broken.
+	violations []string
 
 	localdeploy.Cleanups
 }
@@ -59,6 +68,13 @@ func (d *deployment) note(format string, args ...any) {
 	defer d.mu.Unlock()
 	d.notes = append(d.notes, fmt.Sprintf(format, args...))
 	d.log.Info("fault: " + fmt.Sprintf(format, args...))
+}
+
+func (d *deployment) violation(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.violations = append(d.violations, fmt.Sprintf(format, args...))
+	d.log.Warn("fault: violation: " + fmt.Sprintf(format, args...))
 }
 
 // up starts everything but the bridge's processes, on the run's own
@@ -76,13 +92,18 @@ func (d *deployment) up(ctx context.Context) error {
 	}
 	d.Defer(func() { _ = r.mariadb.DropDatabase(dbName) })
 
+	startTemporal := r.o.StartTemporal
+	if d.fault.OwnTemporal {
+		startTemporal = d.startOwnTemporal(ctx)
+	}
 	dep, err := localdeploy.Start(ctx, localdeploy.Options{
 		Identity: identity,
-		Temporal: r.o.StartTemporal,
+		Temporal: startTemporal,
 		AMQPURL:  r.rabbit.URL(d.vhost),
 		Queue: localdeploy.QueueOptions{
-			ClaimTimeout:     claimTimeout,
+			ClaimTimeout:     d.fault.claim(),
 			ResolverInterval: 500 * time.Millisecond,
+			Clock:            d.fault.QueueClock,
 			// The scheduler is not under test: it retries 5xx for longer
 			// than any fault lasts.
 			SchedulerRetry: localdeploy.Retry{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Elapsed: 2 * time.Minute},
@@ -122,6 +143,40 @@ func (d *deployment) up(ctx context.Context) error {
 	d.Config.ReflectorInterval = reflectorInterval
 	d.Config.FinishedGrace = finishedGrace
 	return nil
+}
+
+// startOwnTemporal is the Temporal of a fault that stops it: a process of
+// its own on a SQLite file under the fault's folder.
+func (d *deployment) startOwnTemporal(ctx context.Context) func() (localdeploy.Temporal, error) {
+	return func() (localdeploy.Temporal, error) {
+		p, err := NewTemporalProcess(d.run.o.TemporalCommand, filepath.Join(d.dir, "temporal"), filepath.Join(d.dir, "temporal.log"))
+		if err != nil {
+			return localdeploy.Temporal{}, err
+		}
+		t0 := time.Now()
+		if err := p.Start(ctx); err != nil {
+			return localdeploy.Temporal{}, err
+		}
+		d.log.Info("Temporal started in a process of its own", "addr", p.Addr(), "pid", p.Pid(), "took", time.Since(t0).Round(100*time.Millisecond))
+		c, err := temporalclient.Dial(ctx, p.Addr(), p.Namespace(), d.quiet)
+		if err != nil {
+			_ = p.Stop(time.Minute)
+			return localdeploy.Temporal{}, err
+		}
+		d.temporal = p
+		return localdeploy.Temporal{
+			HostPort:  p.Addr(),
+			Namespace: p.Namespace(),
+			Client:    c,
+			Pid:       p.Pid(),
+			Stop: func() {
+				c.Close()
+				if err := p.Stop(time.Minute); err != nil {
+					d.log.Warn("stopping Temporal", "err", err)
+				}
+			},
+		}, nil
+	}
 }
 
 // script is the masters' Script: each task's planned attempts.

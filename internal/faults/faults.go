@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/tcfake"
 )
 
 // Fault is one line of the matrix: the deployment it needs, the tasks'
@@ -32,6 +34,29 @@ type Fault struct {
 	// Outage is the outage length of the full run, QuickOutage of -quick
 	// (0: same).
 	Outage, QuickOutage time.Duration
+	// ForOutage, when set, fits the fault to the outage length of the
+	// mode before anything is planned: its claim period, its builds.
+	ForOutage func(f *Fault, outage time.Duration)
+	// ClaimTimeout is the stand-in queue's claim period (0: claimTimeout).
+	ClaimTimeout time.Duration
+	// OwnTemporal runs Temporal in a process of its own on a SQLite file
+	// (Options.TemporalCommand) instead of the embedded in-memory server,
+	// so that the fault can kill it and start it again on the same
+	// history and address (deployment.temporal).
+	OwnTemporal bool
+	// QueueClock is the stand-in queue's clock (nil: real time).
+	QueueClock tcfake.Clock
+	// Check, when set, looks for violations of the fault's own once the
+	// tasks have settled; each counts as "other".
+	Check func(d *deployment) []string
+}
+
+// claim is the fault's claim period in the stand-in queue.
+func (f Fault) claim() time.Duration {
+	if f.ClaimTimeout > 0 {
+		return f.ClaimTimeout
+	}
+	return claimTimeout
 }
 
 // Catalogue lists every fault, in the order.
@@ -92,6 +117,16 @@ func Catalogue() []Fault {
 			Shape:  shapeEvents,
 			Strike: func(context.Context, *deployment, time.Duration) error { return nil },
 		},
+		{
+			Name: "temporal-outage", Quick: true, Workers: 1, Starters: 1, OwnTemporal: true,
+			Summary: "the Temporal server (a process of its own) SIGKILLed as the first reclaims fall due " +
+				"and started again on the same persistence after the outage; 1 task in 10 created meanwhile",
+			MinBuild: 20 * time.Second,
+			Shape:    shapeLateTasks, ForOutage: fitTemporalOutage,
+			Strike: strikeTemporalOutage, Outage: 60 * time.Second, QuickOutage: 5 * time.Second,
+		},
+		clockSkew("clock-skew-ahead", 3*time.Minute),
+		clockSkew("clock-skew-behind", -3*time.Minute),
 		{
 			Name: "selfserve-down", Workers: 1, Starters: 1,
 			Summary:  "self-serve answers 503 while 1 task in 10 is cancelled in TC with its build running and 1 in 10 with its request pending",

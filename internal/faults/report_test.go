@@ -36,8 +36,8 @@ func TestSelectQuickSubsetAndNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, _ := Select(Options{})
-	if len(all) != 9 || len(quick) == 0 || len(quick) >= len(all) {
-		t.Errorf("%d faults, %d quick; want 9 and a proper subset", len(all), len(quick))
+	if len(all) != 12 || len(quick) == 0 || len(quick) >= len(all) {
+		t.Errorf("%d faults, %d quick; want 12 and a proper subset", len(all), len(quick))
 	}
 	if _, err := Select(Options{Faults: []string{"worker-sigkill", "nope"}}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("an unknown fault name is not refused clearly: %v", err)

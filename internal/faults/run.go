@@ -28,6 +28,10 @@ type Options struct {
 	// StartTemporal starts a fresh Temporal server (the command embeds
 	// one); each fault gets its own.
 	StartTemporal func() (localdeploy.Temporal, error)
+	// TemporalCommand serves Temporal in a process of its own when run
+	// with TemporalDirEnv set (the command: bbb-faults itself), for the
+	// faults that stop Temporal (Fault.OwnTemporal).
+	TemporalCommand string
 	// KeepLogs keeps every fault's logs, not only a failed fault's.
 	KeepLogs bool
 	// Log receives progress; nil discards it.
@@ -180,6 +184,13 @@ func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 		row.Other++
 		row.Problems = append(row.Problems, fmt.Sprintf(format, args...))
 	}
+	outage := f.Outage
+	if r.o.Quick && f.QuickOutage > 0 {
+		outage = f.QuickOutage
+	}
+	if f.ForOutage != nil {
+		f.ForOutage(&f, outage)
+	}
 	d, err := newDeployment(r, f)
 	if err != nil {
 		problem("deployment: %v", err)
@@ -221,16 +232,22 @@ func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 				row.Problems = append(row.Problems, "crash: "+c)
 			}
 		}
+		if d.temporal != nil {
+			for _, c := range d.temporal.Crashes() {
+				row.Other++
+				row.Problems = append(row.Problems, "crash: "+c)
+			}
+		}
+		for _, v := range d.violations {
+			row.Other++
+			row.Problems = append(row.Problems, v)
+		}
 		d.mu.Unlock()
 		row.Notes = append(append([]string(nil), d.notes...), row.Notes...)
 	}()
 
 	created := make(chan error, 1)
 	go func() { created <- d.createTasks(ctx) }()
-	outage := f.Outage
-	if r.o.Quick && f.QuickOutage > 0 {
-		outage = f.QuickOutage
-	}
 	if err := f.Strike(ctx, d, outage); err != nil {
 		problem("fault: %v", err)
 	}
@@ -241,11 +258,16 @@ func (r *runner) runFault(ctx context.Context, f Fault) (row Row) {
 
 	// Settling is bounded: the longest build, a reclaim period, the
 	// finished grace, and the backlog of a few hundred tasks.
-	settle := f.MaxBuild + claimTimeout + finishedGrace + 2*time.Minute
+	settle := f.MaxBuild + f.claim() + finishedGrace + 2*time.Minute
 	if left := d.waitSettled(ctx, settle); left > 0 {
 		d.log.Warn("tasks not settled", "left", left, "after", settle)
 	}
 	row.Notes = append(row.Notes, fmt.Sprintf("settled %s after healing", time.Since(healed).Round(time.Second)))
+	if f.Check != nil {
+		for _, v := range f.Check(d) {
+			d.violation("%s", v)
+		}
+	}
 	if err := d.checkTasks(ctx, &row); err != nil {
 		problem("checking tasks: %v", err)
 	}

@@ -30,11 +30,32 @@ func (d *deployment) plan(n int) {
 	}
 }
 
-// createTasks creates the planned tasks through the official client, 8
-// callers at once, and closes d.created when done.
+// createTasks creates the planned tasks but the late ones through the
+// official client, 8 callers at once, and closes d.created when done.
 func (d *deployment) createTasks(ctx context.Context) error {
 	defer close(d.created)
-	return localdeploy.CreateTasks(ctx, len(d.tasks), 8, 0, d.createTask)
+	return d.createWhere(ctx, false)
+}
+
+// createLate creates the late tasks, for the Strike, and says how many.
+func (d *deployment) createLate(ctx context.Context) (int, error) {
+	n := 0
+	for _, t := range d.tasks {
+		if t.late {
+			n++
+		}
+	}
+	return n, d.createWhere(ctx, true)
+}
+
+func (d *deployment) createWhere(ctx context.Context, late bool) error {
+	var idx []int
+	for i, t := range d.tasks {
+		if t.late == late {
+			idx = append(idx, i)
+		}
+	}
+	return localdeploy.CreateTasks(ctx, len(idx), 8, 0, func(j int) error { return d.createTask(idx[j]) })
 }
 
 func (d *deployment) createTask(i int) error {

@@ -4,7 +4,9 @@
 //
 //	go run ./internal/faults/cmd/bbb-faults [-quick] [-faults a,b] [-tasks N] [-keep-logs] [-list]
 //
-// It exits 1 if any invariant was violated.
+// It exits 1 if any invariant was violated. Run by the matrix itself with
+// BBB_FAULTS_TEMPORAL_DIR set, it is the Temporal server of the faults that
+// stop Temporal, in a process of its own (temporal.go).
 package main
 
 import (
@@ -24,6 +26,9 @@ import (
 )
 
 func main() {
+	if dir := os.Getenv(faults.TemporalDirEnv); dir != "" {
+		os.Exit(serveTemporal(dir, os.Getenv(faults.TemporalAddrEnv)))
+	}
 	o := faults.Options{}
 	flag.BoolVar(&o.Quick, "quick", false, "CI mode: the quick subset of faults, 80 tasks each, shorter outages")
 	flag.IntVar(&o.Tasks, "tasks", 0, "tasks per fault (default 300; 80 with -quick)")
@@ -54,6 +59,14 @@ func main() {
 	// fault, which the table sums up.
 	stdlog.SetOutput(io.Discard)
 	o.ModuleRoot, o.Log, o.StartTemporal = root, log, embedtemporal.Starter(localdeploy.QuietLogger())
+	// The faults that stop Temporal run it as this command in a process of
+	// its own (serveTemporal).
+	exe, err := os.Executable()
+	if err != nil {
+		log.Error("cannot find this command's executable", "err", err)
+		os.Exit(2)
+	}
+	o.TemporalCommand = exe
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := faults.Run(ctx, o)
