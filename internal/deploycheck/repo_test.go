@@ -81,7 +81,9 @@ type deployConfig struct {
 	SchedulerDB string `json:"buildbot_scheduler_db"`
 	PulseURL    string `json:"pulse_url"`
 	Temporal    struct {
-		Address string `json:"address"`
+		Address   string `json:"address"`
+		Namespace string `json:"namespace"`
+		TaskQueue string `json:"task_queue"`
 	} `json:"temporal"`
 	Worker struct {
 		Listen string `json:"listen"`
