@@ -13,11 +13,9 @@ import (
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives/timestamp"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
-)
 
-// clusterName is the single cluster's name; it is stored with the
-// namespace, so it must not change between runs on the same file.
-const clusterName = "active"
+	"github.com/bbbridge/buildbot-bridge/internal/oneprocess"
+)
 
 // retention is how long closed workflows stay visible. The schema default
 // (one day) would empty the Web UI of a demo left overnight.
@@ -54,7 +52,7 @@ func preparePersistence(dbPath, namespace string, attrs map[string]enumspb.Index
 	}
 
 	conf := sqlConfig(dbPath)
-	ns, err := sqliteschema.NewNamespaceConfig(clusterName, namespace, false, attrs)
+	ns, err := sqliteschema.NewNamespaceConfig(oneprocess.ClusterName, namespace, false, attrs)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: namespace %s: %w", namespace, err)
 	}

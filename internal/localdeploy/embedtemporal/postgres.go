@@ -14,12 +14,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	serverlog "go.temporal.io/server/common/log"
-	"go.temporal.io/server/common/membership/static"
 	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
-	"go.temporal.io/server/common/primitives"
 	pgschema "go.temporal.io/server/schema/postgresql/v12"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -28,6 +25,7 @@ import (
 
 	"github.com/bbbridge/buildbot-bridge/internal/freeport"
 	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
+	"github.com/bbbridge/buildbot-bridge/internal/oneprocess"
 	"github.com/bbbridge/buildbot-bridge/internal/temporalclient"
 )
 
@@ -83,9 +81,6 @@ const (
 	connectTimeoutSeconds = 10
 	adminStatementTimeout = 2 * time.Minute
 )
-
-// clusterName is the single cluster's name.
-const clusterName = "active"
 
 // pgServer is a running server on PostgreSQL and what Stop undoes.
 type pgServer struct {
@@ -160,29 +155,12 @@ func startPostgres(ctx context.Context, cfg Config, log *slog.Logger) (localdepl
 }
 
 // newServer configures the four services on addrs (frontend first).
-// Membership is static (one host per service): no gossip ports, a faster
-// start.
 func newServer(cfg Config, pg PostgresServer, db, visDB, namespace string, addrs []string) (temporal.Server, error) {
-	names := []primitives.ServiceName{primitives.FrontendService, primitives.HistoryService, primitives.MatchingService, primitives.WorkerService}
-	conf := &config.Config{Services: map[string]config.Service{}}
-	hosts := map[primitives.ServiceName]static.Hosts{}
-	for i, svc := range names {
-		host, port, _ := net.SplitHostPort(addrs[i])
-		p, err := strconv.Atoi(port)
-		if err != nil {
-			return nil, err
-		}
-		conf.Services[string(svc)] = config.Service{RPC: config.RPC{GRPCPort: p, BindOnIP: host}}
-		hosts[svc] = static.SingleLocalHost(addrs[i])
-	}
-	frontend := addrs[0]
-	host, _, _ := net.SplitHostPort(frontend)
-	conf.Global.Membership = config.Membership{BroadcastAddress: host}
 	// Pools as Temporal's own Docker image sizes them (20 each); each
 	// service opens its own, and PostgreSQL's default max_connections
 	// (100) leaves room for the four services' default and visibility
 	// pools only if the latter stay small.
-	conf.Persistence = config.Persistence{
+	srv, err := oneprocess.Server(addrs, config.Persistence{
 		DefaultStore:     "default",
 		VisibilityStore:  "visibility",
 		NumHistoryShards: int32(cfg.shards()),
@@ -190,34 +168,12 @@ func newServer(cfg Config, pg PostgresServer, db, visDB, namespace string, addrs
 			"default":    {SQL: sqlConfig(pg, db, 20)},
 			"visibility": {SQL: sqlConfig(pg, visDB, 4)},
 		},
-	}
-	conf.ClusterMetadata = &cluster.Config{
-		FailoverVersionIncrement: 10,
-		MasterClusterName:        clusterName,
-		CurrentClusterName:       clusterName,
-		ClusterInformation: map[string]cluster.ClusterInformation{
-			clusterName: {Enabled: true, InitialFailoverVersion: 1, RPCAddress: frontend},
-		},
-	}
-	conf.DCRedirectionPolicy = config.DCRedirectionPolicy{Policy: "noop"}
-	conf.Archival.History.State = "disabled"
-	conf.Archival.Visibility.State = "disabled"
-	conf.NamespaceDefaults.Archival.History.State = "disabled"
-	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
-	// The server's internal workers dial it here.
-	conf.PublicClient = config.PublicClient{HostPort: frontend}
-
-	srv, err := temporal.NewServer(
-		temporal.WithConfig(conf),
-		temporal.ForServices(temporal.DefaultServices),
-		temporal.WithStaticHosts(hosts),
-		temporal.WithDynamicConfigClient(cfg.dynamicConfig(namespace)),
+	}, cfg.dynamicConfig(namespace),
 		// As temporaltest: the server's own log is verbose and the
 		// benchmark's output is a table.
-		temporal.WithLogger(serverlog.NewNoopLogger()),
-	)
+		serverlog.NewNoopLogger())
 	if err != nil {
-		return nil, fmt.Errorf("embedtemporal: configure Temporal on PostgreSQL: %w", err)
+		return nil, fmt.Errorf("embedtemporal: Temporal on PostgreSQL: %w", err)
 	}
 	return srv, nil
 }
@@ -279,7 +235,7 @@ func setupSchema(pg PostgresServer, db, name, version string) error {
 // config's): temporaltest and the dev server pre-create their namespaces
 // with them.
 func createNamespace(pg PostgresServer, db, namespace string) error {
-	ns, err := sqliteschema.NewNamespaceConfig(clusterName, namespace, false, temporalclient.Required())
+	ns, err := sqliteschema.NewNamespaceConfig(oneprocess.ClusterName, namespace, false, temporalclient.Required())
 	if err != nil {
 		return fmt.Errorf("embedtemporal: namespace %s: %w", namespace, err)
 	}
