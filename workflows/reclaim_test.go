@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -379,10 +381,15 @@ func TestReportingReclaimsWhileTCDoesNotAnswer(t *testing.T) {
 func TestReportingFindsTheClaimLostWhileTCDoesNotAnswer(t *testing.T) {
 	w := runningBuild(t)
 	w.buildFinishesAt(45*time.Second, 11, signals.ResultSuccess)
-	w.override["CreateArtifacts"] = func(any) (any, error) {
+	var mu sync.Mutex
+	var attachedTo []int
+	w.override["CreateArtifacts"] = func(in any) (any, error) {
 		if w.now().Before(t0.Add(75 * time.Second)) {
 			return nil, errTransient
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		attachedTo = append(attachedTo, in.(activities.ArtifactsInput).RunID)
 		return nil, nil
 	}
 	w.at(46*time.Second, func() {
@@ -398,6 +405,11 @@ func TestReportingFindsTheClaimLostWhileTCDoesNotAnswer(t *testing.T) {
 	}
 	if n := w.runCount(); n != 2 {
 		t.Errorf("%d runs, want 2", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Contains(attachedTo, 1) {
+		t.Errorf("run 1 was resolved without the build's artifacts (attached to runs %v)", attachedTo)
 	}
 }
 

@@ -215,11 +215,10 @@ func (t *task) report(ctx workflow.Context, how resolution, art *activities.Arti
 		}
 	}
 	if art != nil {
-		art.RunID = t.s.RunID
 		if art.BuildResult != nil {
 			art.BuildResult.Taskcluster = tcResolution(how)
 		}
-		if err := t.createArtifacts(ctx, art); err != nil {
+		if err := t.attachArtifacts(ctx, art); err != nil {
 			return err
 		}
 	}
@@ -333,6 +332,25 @@ func (t *task) reportException(ctx workflow.Context, reason string) error {
 		activities.ExceptionInput{TaskID: t.id, RunID: t.s.RunID, Reason: reason})
 	t.noteAnswer(ctx, "reportException "+reason, err)
 	return err
+}
+
+// attachArtifacts attaches the artifacts to the run the result goes to.
+// When TC did not answer until the claim was lost, the reclaim meanwhile
+// took TC's newer run, and the result goes to that run: the artifacts
+// follow it (they used to be refused on the old run and the newer one was
+// resolved without them). Bounded as resolve's turns are.
+func (t *task) attachArtifacts(ctx workflow.Context, art *activities.ArtifactsInput) error {
+	for turn := 0; ; turn++ {
+		run := t.s.RunID
+		if err := t.createArtifacts(ctx, art); err != nil {
+			return err
+		}
+		if t.s.RunID == run || t.done || !t.s.Claimed || turn >= maxResolveTurns ||
+			workflow.GetVersion(ctx, versionArtifactsFollowNewerRun, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			return nil
+		}
+		t.note(ctx, "the claim on run %d was lost while its artifacts were attached: attaching them to run %d", run, t.s.RunID)
+	}
 }
 
 // createArtifacts attaches public/properties.json, public/build-result.json

@@ -28,4 +28,9 @@ const (
 	// is renewed and the call made again, where the call used to retry
 	// until the claim expired.
 	versionReclaimDuringTCRetries = "reclaim-during-tc-retries"
+	// versionArtifactsFollowNewerRun: when the claim was lost while the
+	// artifacts were attached and the reclaim took TC's newer run, the
+	// artifacts are attached to that run too, where the newer run used to
+	// be resolved without them. Recorded only when it happens.
+	versionArtifactsFollowNewerRun = "artifacts-follow-newer-run"
 )
