@@ -14,6 +14,15 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 	if !t.ours(ctx, ev.BuildRequestID) {
 		return nil
 	}
+	build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber)
+	if t.s.BuildRunning && t.s.Build != "" && build != "" && build != t.s.Build &&
+		!t.s.RunOver && t.s.Phase != signals.PhaseCancelling && !t.s.alreadyKnown(t.s.Build) &&
+		workflow.GetVersion(ctx, versionRebuildMeansRetry, workflow.DefaultVersion, 1) >= 1 {
+		if err := t.rebuilt(ctx, ev); err != nil || t.done {
+			return err
+		}
+	}
+	t.s.Build = build
 	t.learnBuilder(ev.BuilderName)
 	t.s.BuildRunning, t.s.RequestComplete, t.s.Stalled = true, false, false
 	t.s.RowCompleteSince, t.s.RowResults = time.Time{}, nil
@@ -21,6 +30,39 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 		return nil
 	}
 	return t.claim(ctx)
+}
+
+// rebuilt handles a build that started for the BuildRequest while the
+// build before it had not finished. Buildbot builds a request again only
+// after a RETRY, whose finished event is then late or lost: after an
+// outage, redelivered events can come in another order than Buildbot sent
+// them. The run ends worker-shutdown and the task carries on with TC's next
+// run, as that event would have made it; the event, when it comes, is
+// dropped (onFinished).
+func (t *task) rebuilt(ctx workflow.Context, ev signals.BuildStarted) error {
+	prev := t.s.Build
+	t.note(ctx, "build %d on %s started for BuildRequest %d before the build before it had finished: Buildbot retried that one (its finished event is late or lost)",
+		ev.BuildNumber, ev.Master, ev.BuildRequestID)
+	t.s.RetriedBuilds = append(t.s.RetriedBuilds, prev)
+	if n := len(t.s.RetriedBuilds); n > maxRetriedBuilds {
+		t.s.RetriedBuilds = t.s.RetriedBuilds[n-maxRetriedBuilds:]
+	}
+	t.s.BuildRunning = false
+	return t.retry(ctx, false)
+}
+
+// maxRetriedBuilds bounds ResumeState.RetriedBuilds: a finished event later
+// than that many rebuilds is not expected.
+const maxRetriedBuilds = 8
+
+// buildKey names a build of the request by the id of its finished event,
+// so that a build whose finish was seen is not taken as running; "" when
+// the event did not say which master ran it.
+func buildKey(brid int64, master string, number int) string {
+	if master == "" {
+		return ""
+	}
+	return signals.FinishedEventID(brid, master, number)
 }
 
 // claim claims RunID. A reply without takenUntil (the queue's answer to a

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -82,6 +83,10 @@ func resultName(results int) string {
 // started event was missed, attach the artifacts, resolve the run.
 func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error {
 	if !t.ours(ctx, ev.BuildRequestID) {
+		return nil
+	}
+	if build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber); build != "" && slices.Contains(t.s.RetriedBuilds, build) {
+		t.note(ctx, "finished event of build %s (%s) after it was taken as retried: nothing to do", build, resultName(ev.Results))
 		return nil
 	}
 	t.learnBuilder(ev.BuilderName)

@@ -37,6 +37,14 @@ type ResumeState struct {
 
 	// BuildRunning: a build of the BuildRequest started and has not finished.
 	BuildRunning bool `json:"buildRunning,omitempty"`
+	// Build is the last build that started for the BuildRequest, by its
+	// finished event's id (buildKey); "" before one did or when its event
+	// had no master.
+	Build string `json:"build,omitempty"`
+	// RetriedBuilds are builds taken as retried because the request was
+	// built again before their finished event came (rebuilt): that event,
+	// arriving late, is not the current build's.
+	RetriedBuilds []string `json:"retriedBuilds,omitempty"`
 	// PollRunning: the BuildRequest is read every CheckInterval while its
 	// build runs too (InjectResult.PollRunning: modern Buildbot).
 	PollRunning bool `json:"pollRunning,omitempty"`

@@ -336,3 +336,52 @@ func TestTransientFailureIsRetried(t *testing.T) {
 		t.Errorf("TC run 0 is %s", r.State)
 	}
 }
+
+// After an outage the events of a RETRY can come late: here Buildbot has
+// already built the request again (build 6 started and failed) when build
+// 5's RETRY finish arrives. The second build's start says the first was
+// retried: run 0 ends worker-shutdown and build 6's failure is run 1's, as
+// if the events had come in order. Before, build 6's failure resolved run
+// 0 and the RETRY was dropped (the temporal-outage fault found it).
+func TestRebuildBeforeTheRetryEventMeansRetry(t *testing.T) {
+	w := newWorld(t)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 5))
+	w.signal(100*time.Second, signals.BuildStartedName, started(brid, 6))
+	w.signal(110*time.Second, signals.BuildFinishedName, finished(brid, 6, signals.ResultFailure))
+	w.signal(111*time.Second, signals.BuildFinishedName, finished(brid, 5, signals.ResultRetry))
+	w.start(0)
+	w.requireDone()
+
+	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runFailed {
+		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 failed", r0, r1)
+	}
+	if n := w.runCount(); n != 2 {
+		t.Errorf("TC has %d runs, want 2", n)
+	}
+	if n := len(w.callsOf("InjectBuildRequest")); n != 1 {
+		t.Errorf("InjectBuildRequest %d times, want once: Buildbot rebuilds the same request", n)
+	}
+	if got := w.callsOf("ReportFailed"); len(got) != 1 || got[0].Arg.(activities.RunRef).RunID != 1 {
+		t.Errorf("reportFailed calls %v, want one, for run 1", got)
+	}
+}
+
+// A started event that comes after its build's finish (Pulse reordered
+// them) does not make that build the running one for the retry check: the
+// next build's start is not taken as a second RETRY.
+func TestLateStartedOfARetriedBuildIsNotARebuild(t *testing.T) {
+	w := newWorld(t)
+	w.signal(100*time.Second, signals.BuildFinishedName, finished(brid, 5, signals.ResultRetry))
+	w.signal(101*time.Second, signals.BuildStartedName, started(brid, 5))
+	w.signal(130*time.Second, signals.BuildStartedName, started(brid, 6))
+	w.signal(200*time.Second, signals.BuildFinishedName, finished(brid, 6, signals.ResultSuccess))
+	w.start(0)
+	w.requireDone()
+
+	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runCompleted {
+		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 completed", r0, r1)
+	}
+	if n := w.runCount(); n != 2 {
+		t.Errorf("TC has %d runs, want 2", n)
+	}
+}

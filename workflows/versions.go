@@ -33,4 +33,10 @@ const (
 	// artifacts are attached to that run too, where the newer run used to
 	// be resolved without them. Recorded only when it happens.
 	versionArtifactsFollowNewerRun = "artifacts-follow-newer-run"
+	// versionRebuildMeansRetry: a build that starts for the BuildRequest
+	// while the one before it has not finished means Buildbot retried that
+	// one; the run ends worker-shutdown and the new build is the next
+	// run's, where the new build used to be taken as the same run's and
+	// the late RETRY event was dropped. Recorded only when it happens.
+	versionRebuildMeansRetry = "rebuild-means-retry"
 )
