@@ -15,12 +15,8 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 		return nil
 	}
 	build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber)
-	if t.s.BuildRunning && t.s.Build != "" && build != "" && build != t.s.Build &&
-		!t.s.RunOver && t.s.Phase != signals.PhaseCancelling && !t.s.alreadyKnown(t.s.Build) &&
-		workflow.GetVersion(ctx, versionRebuildMeansRetry, workflow.DefaultVersion, 1) >= 1 {
-		if err := t.rebuilt(ctx, ev); err != nil || t.done {
-			return err
-		}
+	if err := t.retriedBy(ctx, build, "started", ev.Master, ev.BuildNumber); err != nil || t.done {
+		return err
 	}
 	t.s.Build = build
 	t.learnBuilder(ev.BuilderName)
@@ -32,17 +28,23 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 	return t.claim(ctx)
 }
 
-// rebuilt handles a build that started for the BuildRequest while the
-// build before it had not finished. Buildbot builds a request again only
-// after a RETRY, whose finished event is then late or lost: after an
-// outage, redelivered events can come in another order than Buildbot sent
-// them. The run ends worker-shutdown and the task carries on with TC's next
-// run, as that event would have made it; the event, when it comes, is
-// dropped (onFinished).
-func (t *task) rebuilt(ctx workflow.Context, ev signals.BuildStarted) error {
+// retriedBy handles an event (started or finished) of another build of the
+// BuildRequest than the one running, whose finished event has not come.
+// Buildbot builds a request again only after a RETRY, whose finished event
+// is then late or lost: after an outage, redelivered events can come in
+// another order than Buildbot sent them, even the new build's finish
+// before its start. The run ends worker-shutdown and the task carries on
+// with TC's next run, as the RETRY's event would have made it; that event,
+// when it comes, is dropped (onFinished).
+func (t *task) retriedBy(ctx workflow.Context, build, what, master string, number int) error {
+	if !t.s.BuildRunning || t.s.Build == "" || build == "" || build == t.s.Build ||
+		t.s.RunOver || t.s.Phase == signals.PhaseCancelling || t.s.alreadyKnown(t.s.Build) ||
+		workflow.GetVersion(ctx, versionRebuildMeansRetry, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
 	prev := t.s.Build
-	t.note(ctx, "build %d on %s started for BuildRequest %d before the build before it had finished: Buildbot retried that one (its finished event is late or lost)",
-		ev.BuildNumber, ev.Master, ev.BuildRequestID)
+	t.note(ctx, "build %d on %s %s for BuildRequest %d before the build before it had finished: Buildbot retried that one (its finished event is late or lost)",
+		number, master, what, t.s.BuildRequestID)
 	t.s.RetriedBuilds = append(t.s.RetriedBuilds, prev)
 	if n := len(t.s.RetriedBuilds); n > maxRetriedBuilds {
 		t.s.RetriedBuilds = t.s.RetriedBuilds[n-maxRetriedBuilds:]

@@ -85,9 +85,14 @@ func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error 
 	if !t.ours(ctx, ev.BuildRequestID) {
 		return nil
 	}
-	if build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber); build != "" && slices.Contains(t.s.RetriedBuilds, build) {
-		t.note(ctx, "finished event of build %s (%s) after it was taken as retried: nothing to do", build, resultName(ev.Results))
+	build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber)
+	if build != "" && slices.Contains(t.s.RetriedBuilds, build) {
+		t.note(ctx, "finished event of build %d on %s (%s) after it was taken as retried: nothing to do",
+			ev.BuildNumber, ev.Master, resultName(ev.Results))
 		return nil
+	}
+	if err := t.retriedBy(ctx, build, "finished", ev.Master, ev.BuildNumber); err != nil || t.done {
+		return err
 	}
 	t.learnBuilder(ev.BuilderName)
 	countBuildResult(ctx, ev.Results)

@@ -385,3 +385,23 @@ func TestLateStartedOfARetriedBuildIsNotARebuild(t *testing.T) {
 		t.Errorf("TC has %d runs, want 2", n)
 	}
 }
+
+// The same with the new build's finish first, before its start and the
+// RETRY's finish (seen in the temporal-outage fault): the finish of
+// another build than the running one says the same.
+func TestOtherBuildsFinishBeforeTheRetryEventMeansRetry(t *testing.T) {
+	w := newWorld(t)
+	w.signal(30*time.Second, signals.BuildStartedName, started(brid, 5))
+	w.signal(100*time.Second, signals.BuildFinishedName, finished(brid, 6, signals.ResultFailure))
+	w.signal(101*time.Second, signals.BuildFinishedName, finished(brid, 5, signals.ResultRetry))
+	w.signal(102*time.Second, signals.BuildStartedName, started(brid, 6))
+	w.start(0)
+	w.requireDone()
+
+	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runFailed {
+		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 failed", r0, r1)
+	}
+	if n := w.runCount(); n != 2 {
+		t.Errorf("TC has %d runs, want 2", n)
+	}
+}
