@@ -14,11 +14,12 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 	if !t.ours(ctx, ev.BuildRequestID) {
 		return nil
 	}
-	build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber)
-	if err := t.retriedBy(ctx, build, "started", ev.Master, ev.BuildNumber); err != nil || t.done {
+	if err := t.retriedBy(ctx, "started", ev.BuildRequestID, ev.Master, ev.BuildNumber); err != nil || t.done {
 		return err
 	}
-	t.s.Build = build
+	if ev.Master != "" {
+		t.s.Build = &BuildRef{Master: ev.Master, Number: ev.BuildNumber}
+	}
 	t.learnBuilder(ev.BuilderName)
 	t.s.BuildRunning, t.s.RequestComplete, t.s.Stalled = true, false, false
 	t.s.RowCompleteSince, t.s.RowResults = time.Time{}, nil
@@ -28,24 +29,28 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 	return t.claim(ctx)
 }
 
-// retriedBy handles an event (started or finished) of another build of the
-// BuildRequest than the one running, whose finished event has not come.
-// Buildbot builds a request again only after a RETRY, whose finished event
-// is then late or lost: after an outage, redelivered events can come in
-// another order than Buildbot sent them, even the new build's finish
-// before its start. The run ends worker-shutdown and the task carries on
-// with TC's next run, as the RETRY's event would have made it; that event,
-// when it comes, is dropped (onFinished).
-func (t *task) retriedBy(ctx workflow.Context, build, what, master string, number int) error {
-	if !t.s.BuildRunning || t.s.Build == "" || build == "" || build == t.s.Build ||
-		t.s.RunOver || t.s.Phase == signals.PhaseCancelling || t.s.alreadyKnown(t.s.Build) ||
+// retriedBy handles an event (started or finished) of a later build of
+// the BuildRequest on the same master than the last one that started,
+// while that one's finished event has not come. Buildbot builds a request
+// again only after a RETRY, whose finished event is then late or lost:
+// after an outage, redelivered events come in another order than Buildbot
+// sent them (started and finished come through different queues), even a
+// build's finish before its start. The run ends worker-shutdown and the
+// task carries on with TC's next run, as the RETRY's event would have made
+// it; that event, when it comes, is dropped (onFinished). A later build on
+// another master cannot be told from an earlier one by its number: the
+// events are then taken in the order they come, as before.
+func (t *task) retriedBy(ctx workflow.Context, what string, brid int64, master string, number int) error {
+	cur := t.s.Build
+	if cur == nil || master != cur.Master || number <= cur.Number ||
+		t.s.alreadyKnown(signals.FinishedEventID(brid, cur.Master, cur.Number)) ||
+		t.s.RunOver || t.s.Phase == signals.PhaseCancelling ||
 		workflow.GetVersion(ctx, versionRebuildMeansRetry, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
-	prev := t.s.Build
-	t.note(ctx, "build %d on %s %s for BuildRequest %d before the build before it had finished: Buildbot retried that one (its finished event is late or lost)",
-		number, master, what, t.s.BuildRequestID)
-	t.s.RetriedBuilds = append(t.s.RetriedBuilds, prev)
+	t.note(ctx, "build %d on %s %s for BuildRequest %d before build %d had finished: Buildbot retried that one (its finished event is late or lost)",
+		number, master, what, brid, cur.Number)
+	t.s.RetriedBuilds = append(t.s.RetriedBuilds, signals.FinishedEventID(brid, cur.Master, cur.Number))
 	if n := len(t.s.RetriedBuilds); n > maxRetriedBuilds {
 		t.s.RetriedBuilds = t.s.RetriedBuilds[n-maxRetriedBuilds:]
 	}
@@ -56,16 +61,6 @@ func (t *task) retriedBy(ctx workflow.Context, build, what, master string, numbe
 // maxRetriedBuilds bounds ResumeState.RetriedBuilds: a finished event later
 // than that many rebuilds is not expected.
 const maxRetriedBuilds = 8
-
-// buildKey names a build of the request by the id of its finished event,
-// so that a build whose finish was seen is not taken as running; "" when
-// the event did not say which master ran it.
-func buildKey(brid int64, master string, number int) string {
-	if master == "" {
-		return ""
-	}
-	return signals.FinishedEventID(brid, master, number)
-}
 
 // claim claims RunID. A reply without takenUntil (the queue's answer to a
 // quarantined worker) is not a claim. A refusal is reconciled with TC's

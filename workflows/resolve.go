@@ -85,13 +85,12 @@ func (t *task) onFinished(ctx workflow.Context, ev signals.BuildFinished) error 
 	if !t.ours(ctx, ev.BuildRequestID) {
 		return nil
 	}
-	build := buildKey(ev.BuildRequestID, ev.Master, ev.BuildNumber)
-	if build != "" && slices.Contains(t.s.RetriedBuilds, build) {
+	if slices.Contains(t.s.RetriedBuilds, signals.FinishedEventID(ev.BuildRequestID, ev.Master, ev.BuildNumber)) {
 		t.note(ctx, "finished event of build %d on %s (%s) after it was taken as retried: nothing to do",
 			ev.BuildNumber, ev.Master, resultName(ev.Results))
 		return nil
 	}
-	if err := t.retriedBy(ctx, build, "finished", ev.Master, ev.BuildNumber); err != nil || t.done {
+	if err := t.retriedBy(ctx, "finished", ev.BuildRequestID, ev.Master, ev.BuildNumber); err != nil || t.done {
 		return err
 	}
 	t.learnBuilder(ev.BuilderName)

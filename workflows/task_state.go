@@ -37,10 +37,9 @@ type ResumeState struct {
 
 	// BuildRunning: a build of the BuildRequest started and has not finished.
 	BuildRunning bool `json:"buildRunning,omitempty"`
-	// Build is the last build that started for the BuildRequest, by its
-	// finished event's id (buildKey); "" before one did or when its event
-	// had no master.
-	Build string `json:"build,omitempty"`
+	// Build is the last build that started for the BuildRequest; nil
+	// before one did or when its event had no master.
+	Build *BuildRef `json:"build,omitempty"`
 	// RetriedBuilds are builds taken as retried because the request was
 	// built again before their finished event came (rebuilt): that event,
 	// arriving late, is not the current build's.
@@ -87,6 +86,12 @@ type ResumeState struct {
 	Inbox []Event `json:"inbox,omitempty"`
 	// MemoShown is what was last written to the workflow's memo.
 	MemoShown Memo `json:"memoShown"`
+}
+
+// BuildRef names a build: its master and its number there.
+type BuildRef struct {
+	Master string `json:"master"`
+	Number int    `json:"number"`
 }
 
 // Memo is what the Web UI shows of a task besides its search attributes.

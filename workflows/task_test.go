@@ -405,3 +405,27 @@ func TestOtherBuildsFinishBeforeTheRetryEventMeansRetry(t *testing.T) {
 		t.Errorf("TC has %d runs, want 2", n)
 	}
 }
+
+// The rebuild is taken as the RETRY also when the BuildRequest row was read
+// complete first (a reclaim reads it), which ends the running build without
+// its finished event: that event is still to come, so the next build's
+// events still mean the RETRY (seen in the temporal-outage fault).
+func TestRebuildAfterTheRowWasReadCompleteMeansRetry(t *testing.T) {
+	w := runningBuild(t)
+	w.at(40*time.Second, func() { w.buildEnds(signals.ResultFailure) })
+	w.signal(52*time.Second, signals.BuildStartedName, started(brid, 12))
+	w.signal(53*time.Second, signals.BuildFinishedName, finished(brid, 12, signals.ResultFailure))
+	w.signal(54*time.Second, signals.BuildFinishedName, finished(brid, 11, signals.ResultRetry))
+	w.start(0)
+	w.requireDone()
+
+	if len(w.callsOf("ReadBuildRequest")) == 0 {
+		t.Fatal("the row was never read: the test does not test what it says")
+	}
+	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runFailed {
+		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 failed", r0, r1)
+	}
+	if n := w.runCount(); n != 2 {
+		t.Errorf("TC has %d runs, want 2", n)
+	}
+}
