@@ -352,12 +352,7 @@ func TestRebuildBeforeTheRetryEventMeansRetry(t *testing.T) {
 	w.start(0)
 	w.requireDone()
 
-	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runFailed {
-		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 failed", r0, r1)
-	}
-	if n := w.runCount(); n != 2 {
-		t.Errorf("TC has %d runs, want 2", n)
-	}
+	requireRetryThen(t, w, runFailed)
 	if n := len(w.callsOf("InjectBuildRequest")); n != 1 {
 		t.Errorf("InjectBuildRequest %d times, want once: Buildbot rebuilds the same request", n)
 	}
@@ -378,12 +373,7 @@ func TestLateStartedOfARetriedBuildIsNotARebuild(t *testing.T) {
 	w.start(0)
 	w.requireDone()
 
-	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runCompleted {
-		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 completed", r0, r1)
-	}
-	if n := w.runCount(); n != 2 {
-		t.Errorf("TC has %d runs, want 2", n)
-	}
+	requireRetryThen(t, w, runCompleted)
 }
 
 // The same with the new build's finish first, before its start and the
@@ -398,12 +388,7 @@ func TestOtherBuildsFinishBeforeTheRetryEventMeansRetry(t *testing.T) {
 	w.start(0)
 	w.requireDone()
 
-	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runFailed {
-		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 failed", r0, r1)
-	}
-	if n := w.runCount(); n != 2 {
-		t.Errorf("TC has %d runs, want 2", n)
-	}
+	requireRetryThen(t, w, runFailed)
 }
 
 // The rebuild is taken as the RETRY also when the BuildRequest row was read
@@ -422,8 +407,15 @@ func TestRebuildAfterTheRowWasReadCompleteMeansRetry(t *testing.T) {
 	if len(w.callsOf("ReadBuildRequest")) == 0 {
 		t.Fatal("the row was never read: the test does not test what it says")
 	}
-	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != runFailed {
-		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 failed", r0, r1)
+	requireRetryThen(t, w, runFailed)
+}
+
+// requireRetryThen checks TC's runs after a RETRY: run 0 ended
+// worker-shutdown, run 1 ended in state want, and there is no third run.
+func requireRetryThen(t *testing.T, w *world, want string) {
+	t.Helper()
+	if r0, r1 := w.run(0), w.run(1); r0.State != runException || r0.ReasonResolved != "worker-shutdown" || r1.State != want {
+		t.Errorf("TC runs: %+v, %+v; want run 0 worker-shutdown and run 1 %s", r0, r1, want)
 	}
 	if n := w.runCount(); n != 2 {
 		t.Errorf("TC has %d runs, want 2", n)
