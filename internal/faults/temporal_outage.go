@@ -98,12 +98,18 @@ func strikeTemporalOutage(ctx context.Context, d *deployment, outage time.Durati
 	if dl := atRestart["dead_lettered"] - atKill["dead_lettered"]; dl > 0 || deadLetters > 0 {
 		d.violation("%d messages dead-lettered while Temporal was down (%d in the dead-letter queue)", dl, deadLetters)
 	}
-	if held == 0 {
-		d.violation("nothing waited in RabbitMQ while Temporal was down: the outage tested nothing")
+	// The broker's counts come from the management API, whose statistics
+	// lag by up to 5 s: a short outage can end before they show anything,
+	// so they are a note, not evidence. The tasks created while Temporal
+	// was down are: their task-pending messages could only wait (nothing
+	// was acknowledged meanwhile, checked above), and the invariants check
+	// they were all handled once it was back.
+	if late == 0 {
+		d.violation("no task was created while Temporal was down: the outage tested nothing")
 	}
 	d.note("Temporal SIGKILLed with %d builds running, down %s (restart %s), %d tasks created meanwhile",
 		n, up.Sub(t0).Round(time.Second), up.Sub(t1).Round(100*time.Millisecond), late)
-	d.note("while down: up to %d messages held in RabbitMQ, %d deliveries requeued, none acknowledged or dead-lettered; /healthz %s",
+	d.note("while down: up to %d messages held in RabbitMQ (management statistics), %d deliveries requeued, none acknowledged or dead-lettered; /healthz %s",
 		held, atRestart["requeued"]-atKill["requeued"], health)
 
 	var waits []time.Duration
