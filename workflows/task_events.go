@@ -43,7 +43,9 @@ func (t *task) loop(ctx workflow.Context) error {
 			return err
 		}
 		t.settlePhase()
-		t.publish(ctx)
+		if !t.takeWaitingEvents(ctx) {
+			t.publish(ctx)
+		}
 		if t.continueAsNewDue(ctx) {
 			return t.continueAsNew(ctx)
 		}
@@ -61,6 +63,33 @@ func (t *task) loop(ctx workflow.Context) error {
 	}
 	t.publish(ctx)
 	return t.settle(ctx)
+}
+
+// takeWaitingEvents moves every signal that has reached the workflow into
+// the inbox, in the order the event loop would take them one by one (the
+// channels' fixed order), and tells whether the loop has events to handle
+// before it may publish and set its timer (versionEventsTogether).
+func (t *task) takeWaitingEvents(ctx workflow.Context) bool {
+	if len(t.s.Inbox) == 0 && !t.signalsWaiting() {
+		return false
+	}
+	if workflow.GetVersion(ctx, versionEventsTogether, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return false
+	}
+	for _, in := range t.inbound {
+		for t.receive(in) {
+		}
+	}
+	return len(t.s.Inbox) > 0
+}
+
+func (t *task) signalsWaiting() bool {
+	for _, in := range t.inbound {
+		if in.ch.Len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // handle drops a repeated event and dispatches a new one.

@@ -39,4 +39,14 @@ const (
 	// run's, where the new build used to be taken as the same run's and
 	// the late RETRY event was dropped. Recorded only when it happens.
 	versionRebuildMeansRetry = "rebuild-means-retry"
+	// versionEventsTogether: the loop takes every signal that has reached
+	// the workflow before it handles the first, and writes search
+	// attributes and memo, and sets its timer, only once none is left,
+	// where it used to write and set them between one event and the next.
+	// Upserts made in one workflow task show together when it completes,
+	// so the earlier ones were never seen, and a timer set between two
+	// events was cancelled by the second; each was a billed action (a
+	// build whose started and finished events come together cost a
+	// search-attribute upsert and a reclaim timer for nothing).
+	versionEventsTogether = "handle-waiting-events-together"
 )

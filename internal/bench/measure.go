@@ -122,6 +122,9 @@ func (d *deployment) measureBridge(ctx context.Context, res *Result, q *tcfake.Q
 	res.Lifecycles = sustainedRate(resolved)
 	res.BRRate = sustainedRate(brSeen)
 	res.HistoryMean, res.HistoryMax, res.Actions = historyLengths(ctx, tc, ids, &res.Problems)
+	if mean := res.Actions.PerTask(len(ids)); mean > ActionsTarget {
+		res.Problems = append(res.Problems, fmt.Sprintf("a first-time success costs %.1f Temporal Cloud actions (mean), target ≤ %d", mean, ActionsTarget))
+	}
 }
 
 // warmup is how many tasks, in creation order, count as warm-up.
