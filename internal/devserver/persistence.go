@@ -41,7 +41,7 @@ func preparePersistence(dbPath, namespace string, attrs map[string]enumspb.Index
 				return nil, fmt.Errorf("devserver: remove leftover %s: %w", f, err)
 			}
 		}
-		if err := sqliteschema.SetupSchema(sqlConfig(tmp)); err != nil {
+		if err := sqliteschema.SetupSchema(schemaConfig(tmp)); err != nil {
 			return nil, fmt.Errorf("devserver: create Temporal schema in %s: %w", tmp, err)
 		}
 		if err := os.Rename(tmp, dbPath); err != nil {
@@ -64,7 +64,23 @@ func preparePersistence(dbPath, namespace string, attrs map[string]enumspb.Index
 	return conf, nil
 }
 
+// sqlConfig is the server's: a write-ahead log with a sync at every
+// commit, so what the server acknowledged is on disk (a kill, a crash or
+// a power cut loses nothing), at 1.6 times the workflows per second of
+// SQLite's default rollback journal, which syncs the journal and the
+// file at each commit (README, "Performance"). synchronous=normal was
+// faster still, but may lose the last commits to a power cut.
 func sqlConfig(path string) *config.SQL {
+	c := schemaConfig(path)
+	c.ConnectAttributes["journal_mode"] = "wal"
+	c.ConnectAttributes["synchronous"] = "full"
+	return c
+}
+
+// schemaConfig opens the file in SQLite's default (rollback journal)
+// mode, for the schema's setup: the file is renamed into place once
+// complete, which a write-ahead log beside it would not follow.
+func schemaConfig(path string) *config.SQL {
 	return &config.SQL{
 		PluginName:   sqliteplugin.PluginName,
 		DatabaseName: path,

@@ -6,7 +6,8 @@
 //
 // Either run puts Temporal on in-memory SQLite (-temporal sqlite, the
 // default) or on the machine's PostgreSQL (-temporal postgres [-shards 4]);
-// -partitions sets the task queues' partitions on either.
+// -partitions sets the task queues' partitions on either. The benchmark
+// also runs on the demo's dev server (-temporal sqlite-file).
 //
 // With -scale it runs the scale run instead (README, "Scale run"): builds
 // held running while the stand-in queue's claim timeout is scaled down.
@@ -57,23 +58,31 @@ func main() {
 	flag.IntVar(&sc.Periods, "periods", 3, "with -scale: claim periods to hold every build open after the last one started")
 	flag.Float64Var(&sc.FinishRate, "finish-rate", 10, "with -scale: builds finished per second at the end; 0 finishes them all at once")
 	var tc embedtemporal.Config
-	flag.StringVar(&tc.Persistence, "temporal", embedtemporal.SQLite, "Temporal's persistence: "+embedtemporal.SQLite+" (in memory) or "+embedtemporal.Postgres+
-		" (databases created on BBB_TEST_POSTGRES, default 127.0.0.1:5432, and dropped at the end)")
+	flag.StringVar(&tc.Persistence, "temporal", embedtemporal.SQLite, "Temporal's persistence: "+embedtemporal.SQLite+" (in memory), "+embedtemporal.Postgres+
+		" (databases created on BBB_TEST_POSTGRES, default 127.0.0.1:5432, and dropped at the end) or "+demoPersistence+" (the demo's dev server, on a file)")
 	flag.IntVar(&tc.Shards, "shards", 0, fmt.Sprintf("with -temporal %s: history shards (0: %d)", embedtemporal.Postgres, embedtemporal.DefaultShards))
 	flag.IntVar(&tc.Partitions, "partitions", defaultPartitions, fmt.Sprintf("the task queues' partitions, through the server's dynamic config (the server's own default is %d)", embedtemporal.ServerDefaultPartitions))
 	if os.Getenv(temporalChildEnv) != "" {
 		os.Exit(serveTemporal())
 	}
 	localdeploy.ParseFlags()
-	if err := tc.Validate(); err != nil {
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	demo := tc.Persistence == demoPersistence
+	var err error
+	switch {
+	case demo && (set["shards"] || set["partitions"] || *scale):
+		err = fmt.Errorf("-temporal %s is the demo's own server as it is (1 shard, 1 partition, in this process): no -shards, -partitions or -scale", demoPersistence)
+	case !demo:
+		err = tc.Validate()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bbb-bench:", err)
 		os.Exit(2)
 	}
 	if tc.Persistence == embedtemporal.Postgres {
 		tc.Postgres = embedtemporal.DefaultPostgres()
 	}
-	set := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
 		if !set["tasks"] {
 			o.Tasks = 200
@@ -109,13 +118,15 @@ func main() {
 		}
 	}
 	o.StartTemporal = embedtemporal.ConfigStarter(ctx, tc, localdeploy.QuietLogger())
+	if demo {
+		o.StartTemporal = demoStarter(ctx)
+	}
 	if *scale {
 		// Its own process, so that the server's CPU and memory are
 		// measured apart from the stand-ins'.
 		o.StartTemporal = func() (localdeploy.Temporal, error) { return startTemporalChild(tc, o.ProfileDir) }
 	}
 	if o.ProfileDir != "" {
-		var err error
 		if o.ProfileDir, err = filepath.Abs(o.ProfileDir); err == nil {
 			err = os.MkdirAll(o.ProfileDir, 0o755)
 		}
