@@ -1,17 +1,16 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // Environment of a command that serves Temporal for the fault matrix
@@ -37,20 +36,9 @@ type TemporalProcess struct {
 	exe, dir, addr, logPath string
 
 	mu        sync.Mutex
-	cur       *temporalIncarnation
-	all       []*temporalIncarnation
+	cur       *localdeploy.TemporalChild
+	all       []*localdeploy.TemporalChild
 	namespace string
-}
-
-type temporalIncarnation struct {
-	n      int
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	exited chan struct{}
-
-	mu       sync.Mutex
-	err      error
-	intended bool // killed or stopped on purpose
 }
 
 // NewTemporalProcess prepares a server run by exe (a command that serves
@@ -88,16 +76,16 @@ func (p *TemporalProcess) LogPath() string { return p.logPath }
 func (p *TemporalProcess) Pid() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cur == nil || !p.cur.running() {
+	if p.cur == nil || !p.cur.Running() {
 		return 0
 	}
-	return p.cur.cmd.Process.Pid
+	return p.cur.Pid()
 }
 
 // Start runs a new incarnation and returns once it serves.
 func (p *TemporalProcess) Start(ctx context.Context) error {
 	p.mu.Lock()
-	if p.cur != nil && p.cur.running() {
+	if p.cur != nil && p.cur.Running() {
 		p.mu.Unlock()
 		return errors.New("faults: Temporal is already running")
 	}
@@ -109,72 +97,26 @@ func (p *TemporalProcess) Start(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(logFile, "=== bbb-faults: Temporal incarnation %d starting at %s\n", n, time.Now().Format(time.RFC3339Nano))
-	// The address line comes through a pipe of our own: exec's StdoutPipe
-	// would be closed by Wait, which runs concurrently here.
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		logFile.Close()
-		return err
-	}
 	cmd := exec.Command(p.exe)
 	cmd.Env = append(os.Environ(), TemporalDirEnv+"="+p.dir, TemporalAddrEnv+"="+p.addr)
-	cmd.Stdout, cmd.Stderr = outW, logFile
 	// Its own process group: a Ctrl-C at the terminal reaches the command,
 	// which stops its servers in order, not the server directly.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
-	if err == nil {
-		err = cmd.Start()
-	}
-	outW.Close()
+	name := fmt.Sprintf("Temporal incarnation %d", n)
+	inc, err := localdeploy.StartTemporalChild(ctx, name, cmd, logFile, p.logPath, func() { logFile.Close() }, temporalStartTimeout)
 	if err != nil {
-		outR.Close()
-		logFile.Close()
-		return fmt.Errorf("faults: start Temporal: %w", err)
+		return fmt.Errorf("faults: %w", err)
 	}
-	inc := &temporalIncarnation{n: n, cmd: cmd, stdin: stdin, exited: make(chan struct{})}
-	go func() {
-		err := cmd.Wait()
-		inc.mu.Lock()
-		inc.err = err
-		inc.mu.Unlock()
-		close(inc.exited)
-	}()
 	p.mu.Lock()
 	p.cur = inc
 	p.all = append(p.all, inc)
 	p.mu.Unlock()
-
-	line := make(chan string, 1)
-	go func() {
-		defer logFile.Close()
-		defer outR.Close()
-		r := bufio.NewReader(outR)
-		l, _ := r.ReadString('\n')
-		line <- l
-		// The pipe is read until the process ends: a write to a closed
-		// stdout would kill it with SIGPIPE.
-		_, _ = io.Copy(logFile, r)
-	}()
-	timer := time.NewTimer(temporalStartTimeout)
-	defer timer.Stop()
-	var l string
-	select {
-	case l = <-line:
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	addr, ns, ok := strings.Cut(strings.TrimSpace(l), " ")
-	if !ok || addr != p.addr || ns == "" {
-		inc.kill()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("faults: Temporal incarnation %d did not start on %s within %s (said %q); log %s",
-			n, p.addr, temporalStartTimeout, strings.TrimSpace(l), p.logPath)
+	if inc.HostPort() != p.addr {
+		inc.Kill()
+		return fmt.Errorf("faults: %s serves on %s, not on %s; log %s", name, inc.HostPort(), p.addr, p.logPath)
 	}
 	p.mu.Lock()
-	p.namespace = ns
+	p.namespace = inc.Namespace()
 	p.mu.Unlock()
 	return nil
 }
@@ -187,7 +129,7 @@ func (p *TemporalProcess) Kill() {
 	inc := p.cur
 	p.mu.Unlock()
 	if inc != nil {
-		inc.kill()
+		inc.Kill()
 	}
 }
 
@@ -197,59 +139,32 @@ func (p *TemporalProcess) Stop(timeout time.Duration) error {
 	p.mu.Lock()
 	inc := p.cur
 	p.mu.Unlock()
-	if inc == nil || !inc.running() {
+	if inc == nil || !inc.Running() {
 		return nil
 	}
-	inc.mu.Lock()
-	inc.intended = true
-	inc.mu.Unlock()
-	_ = inc.stdin.Close()
-	select {
-	case <-inc.exited:
-		return nil
-	case <-time.After(timeout):
-		inc.kill()
-		return fmt.Errorf("faults: Temporal did not stop within %s; log %s", timeout, p.logPath)
+	if err := inc.Stop(timeout); err != nil {
+		return fmt.Errorf("faults: %w", err)
 	}
+	return nil
 }
 
 // Crashes says what went wrong with the server: an incarnation that exited
 // without being killed or stopped, or a panic in its log; nil if nothing.
 func (p *TemporalProcess) Crashes() []string {
 	p.mu.Lock()
-	all := append([]*temporalIncarnation(nil), p.all...)
+	all := append([]*localdeploy.TemporalChild(nil), p.all...)
 	p.mu.Unlock()
 	var out []string
 	for _, inc := range all {
-		if inc.running() {
+		if inc.Running() {
 			continue
 		}
-		inc.mu.Lock()
-		err, intended := inc.err, inc.intended
-		inc.mu.Unlock()
-		if !intended {
-			out = append(out, fmt.Sprintf("Temporal incarnation %d exited unexpectedly: %v (log %s)", inc.n, err, p.logPath))
+		if err, intended := inc.Exit(); !intended {
+			out = append(out, fmt.Sprintf("%s exited unexpectedly: %v (log %s)", inc.Name, err, p.logPath))
 		}
 	}
 	if panicLine, _ := scanLog(p.logPath); panicLine != "" {
 		out = append(out, fmt.Sprintf("Temporal: %s (log %s)", panicLine, p.logPath))
 	}
 	return out
-}
-
-func (inc *temporalIncarnation) running() bool {
-	select {
-	case <-inc.exited:
-		return false
-	default:
-		return true
-	}
-}
-
-func (inc *temporalIncarnation) kill() {
-	inc.mu.Lock()
-	inc.intended = true
-	inc.mu.Unlock()
-	_ = inc.cmd.Process.Kill()
-	<-inc.exited
 }

@@ -24,6 +24,9 @@ type Child struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
+	// askStop asks the process to stop (SIGTERM, unless its starter says
+	// otherwise).
+	askStop func()
 
 	mu       sync.Mutex
 	err      error
@@ -45,16 +48,24 @@ func StartChild(name, bin, configPath, listen, logDir string, env []string) (*Ch
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &Child{Name: name, LogPath: logPath, Listen: listen, cmd: cmd, exited: make(chan struct{})}
+	c := watch(name, logPath, cmd, func() { f.Close() })
+	c.Listen = listen
+	return c, nil
+}
+
+// watch follows a started cmd until it exits, then runs closed.
+func watch(name, logPath string, cmd *exec.Cmd, closed func()) *Child {
+	c := &Child{Name: name, LogPath: logPath, cmd: cmd, exited: make(chan struct{})}
+	c.askStop = func() { _ = cmd.Process.Signal(syscall.SIGTERM) }
 	go func() {
 		err := cmd.Wait()
-		f.Close()
+		closed()
 		c.mu.Lock()
 		c.err = err
 		c.mu.Unlock()
 		close(c.exited)
 	}()
-	return c, nil
+	return c
 }
 
 // WaitHealthy polls the process's /healthz until it answers 200.
@@ -109,21 +120,22 @@ func (c *Child) Kill() {
 	<-c.exited
 }
 
-// Stop sends SIGTERM (the processes drain and exit) and waits at most
-// timeout. It reports a process that does not stop, exits with an error,
-// or had exited on its own before.
+// Stop asks the process to stop (SIGTERM: the bridge's processes drain
+// and exit; a Temporal child's stdin is closed) and waits at most timeout,
+// then kills it. It reports a process that does not stop, exits with an
+// error, or had exited on its own before.
 func (c *Child) Stop(timeout time.Duration) error {
 	if c.Running() {
 		c.mu.Lock()
 		c.intended = true
 		c.mu.Unlock()
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		c.askStop()
 		select {
 		case <-c.exited:
 		case <-time.After(timeout):
 			_ = c.cmd.Process.Kill()
 			<-c.exited
-			return fmt.Errorf("%s did not stop within %s of SIGTERM; log: %s", c.Name, timeout, c.LogPath)
+			return fmt.Errorf("%s did not stop within %s of being asked to; log: %s", c.Name, timeout, c.LogPath)
 		}
 	}
 	if err, intended := c.Exit(); err != nil && !(intended && isKilled(err)) {

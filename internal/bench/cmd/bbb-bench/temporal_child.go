@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -61,8 +57,7 @@ func serveTemporal() int {
 		fmt.Fprintln(os.Stderr, "bbb-bench:", err)
 		return 1
 	}
-	fmt.Printf("%s %s %d\n", ts.HostPort, ts.Namespace, ts.PersistencePid)
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	localdeploy.AnnounceTemporal(ts.HostPort, ts.Namespace, strconv.Itoa(ts.PersistencePid))
 	ts.Stop()
 	return 0
 }
@@ -83,55 +78,24 @@ func startTemporalChild(cfg embedtemporal.Config, profileDir string) (localdeplo
 	if profileDir != "" {
 		cmd.Env = append(cmd.Env, temporalProfileEnv+"="+filepath.Join(profileDir, "temporal.pprof"))
 	}
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
+	child, err := localdeploy.StartTemporalChild(context.Background(), "the Temporal server process", cmd, os.Stderr, "", nil, 5*time.Minute)
 	if err != nil {
 		return localdeploy.Temporal{}, err
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return localdeploy.Temporal{}, err
-	}
-	if err := cmd.Start(); err != nil {
-		return localdeploy.Temporal{}, fmt.Errorf("start the Temporal server process: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		stdin.Close()
-		select {
-		case <-exited:
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(stdout).ReadString('\n')
-		line <- l
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	var addr []string
-	select {
-	case l := <-line:
-		addr = strings.Fields(l)
-	case <-time.After(5 * time.Minute):
-	}
+	stop := func() { _ = child.Stop(time.Minute) }
 	var persistencePid int
-	if len(addr) == 3 {
-		persistencePid, err = strconv.Atoi(addr[2])
+	if len(child.Fields) == 3 {
+		persistencePid, err = strconv.Atoi(child.Fields[2])
 	}
-	if len(addr) != 3 || err != nil {
+	if len(child.Fields) != 3 || err != nil {
 		stop()
-		return localdeploy.Temporal{}, errors.New("the Temporal server process did not say where it listens")
+		return localdeploy.Temporal{}, fmt.Errorf("the Temporal server process announced %q, want <host:port> <namespace> <persistence pid>", child.Fields)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := client.DialContext(ctx, client.Options{
-		HostPort:  addr[0],
-		Namespace: addr[1],
+		HostPort:  child.HostPort(),
+		Namespace: child.Namespace(),
 		Logger:    sdklog.NewStructuredLogger(localdeploy.QuietLogger()),
 	})
 	if err != nil {
@@ -139,11 +103,11 @@ func startTemporalChild(cfg embedtemporal.Config, profileDir string) (localdeplo
 		return localdeploy.Temporal{}, fmt.Errorf("connect to the Temporal server process: %w", err)
 	}
 	return localdeploy.Temporal{
-		HostPort:       addr[0],
-		Namespace:      addr[1],
+		HostPort:       child.HostPort(),
+		Namespace:      child.Namespace(),
 		Client:         c,
 		Stop:           func() { c.Close(); stop() },
-		Pid:            cmd.Process.Pid,
+		Pid:            child.Pid(),
 		PersistencePid: persistencePid,
 		Describe:       cfg.Describe(),
 	}, nil

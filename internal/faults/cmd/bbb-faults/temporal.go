@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/bbbridge/buildbot-bridge/internal/devserver"
+	"github.com/bbbridge/buildbot-bridge/internal/localdeploy"
 )
 
 // serveTemporal is this command run by the fault matrix as a Temporal
@@ -34,8 +33,7 @@ func serveTemporal(dir, addr string) int {
 		log.Error("bbb-faults: Temporal server did not start", "err", err)
 		return 1
 	}
-	fmt.Printf("%s %s\n", srv.FrontendAddr(), srv.Namespace())
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	localdeploy.AnnounceTemporal(srv.FrontendAddr(), srv.Namespace())
 	srv.Stop()
 	return 0
 }
