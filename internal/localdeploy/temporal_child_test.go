@@ -4,35 +4,17 @@ import (
 	"context"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
-
-// lockedLog is a log the server's stdout and stderr may write at once, as
-// they may to the *os.File the callers pass.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // The parent's side of the Temporal-child protocol against stand-in
 // servers: one that announces itself and stops when its stdin closes, one
 // that never announces, one that dies first.
 func TestTemporalChildAnnouncesAndStopsWhenItsStdinCloses(t *testing.T) {
-	var log lockedLog
+	var log testenv.SyncBuffer // stdout and stderr write it at once, as they may the callers' *os.File
 	served := exec.Command(script(t, `echo "127.0.0.1:7233 default 42"; echo "server log" >&2; cat >/dev/null; echo bye`))
 	child, err := StartTemporalChild(context.Background(), "server", served, &log, "", nil, 10*time.Second)
 	if err != nil {
