@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/bbbridge/buildbot-bridge/internal/bbsim"
+	"github.com/bbbridge/buildbot-bridge/internal/testenv"
 )
 
 // secRandom is a distinctive random secret: nothing else in a deployment
@@ -36,22 +36,7 @@ func secRandom(t *testing.T, label string) string {
 }
 
 // secLogs keeps every log line of the deployment, as JSON.
-type secLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *secLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *secLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type secLogs = testenv.SyncBuffer
 
 // secMariaDBUser creates a user with password on the database of the
 // harness's root URL and returns the URL the bridge connects with.
