@@ -2,10 +2,6 @@ package workflows
 
 import (
 	"testing"
-	"time"
-
-	"go.temporal.io/sdk/interceptor"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/bbbridge/buildbot-bridge/signals"
 )
@@ -13,14 +9,6 @@ import (
 // Temporal Cloud bills each timer started and each search-attribute upsert
 // (issue 16). These tests count them for first-time successes with the
 // history counter of history_budget_test.go.
-
-func countCommands(w *world) *historyCounter {
-	c := &historyCounter{wakeups: map[time.Time]bool{}}
-	w.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{c}})
-	w.env.SetOnTimerFiredListener(func(string) { c.add(&c.fired); c.wake(w.env.Now()) })
-	w.env.SetOnTimerCanceledListener(func(string) { c.add(&c.canceled) })
-	return c
-}
 
 // A build's started and finished events that reach the workflow together
 // are handled in one workflow task, which writes the search attributes once

@@ -42,25 +42,21 @@ func (t *task) onStarted(ctx workflow.Context, ev signals.BuildStarted) error {
 // events are then taken in the order they come, as before.
 func (t *task) retriedBy(ctx workflow.Context, what string, brid int64, master string, number int) error {
 	cur := t.s.Build
-	if cur == nil || master != cur.Master || number <= cur.Number ||
-		t.s.alreadyKnown(signals.FinishedEventID(brid, cur.Master, cur.Number)) ||
+	if cur == nil || master != cur.Master || number <= cur.Number {
+		return nil
+	}
+	curFinished := signals.FinishedEventID(brid, cur.Master, cur.Number)
+	if t.s.alreadyKnown(curFinished) ||
 		t.s.RunOver || t.s.Phase == signals.PhaseCancelling ||
 		workflow.GetVersion(ctx, versionRebuildMeansRetry, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return nil
 	}
 	t.note(ctx, "build %d on %s %s for BuildRequest %d before build %d had finished: Buildbot retried that one (its finished event is late or lost)",
 		number, master, what, brid, cur.Number)
-	t.s.RetriedBuilds = append(t.s.RetriedBuilds, signals.FinishedEventID(brid, cur.Master, cur.Number))
-	if n := len(t.s.RetriedBuilds); n > maxRetriedBuilds {
-		t.s.RetriedBuilds = t.s.RetriedBuilds[n-maxRetriedBuilds:]
-	}
+	t.s.RetriedBuilds = keepLast(t.s.RetriedBuilds, curFinished, maxRetriedBuilds)
 	t.s.BuildRunning = false
 	return t.retry(ctx, false)
 }
-
-// maxRetriedBuilds bounds ResumeState.RetriedBuilds: a finished event later
-// than that many rebuilds is not expected.
-const maxRetriedBuilds = 8
 
 // claim claims RunID. A reply without takenUntil (the queue's answer to a
 // quarantined worker) is not a claim. A refusal is reconciled with TC's

@@ -20,10 +20,7 @@ func (t *task) continueAsNew(ctx workflow.Context) error {
 	if err := t.settle(ctx); err != nil {
 		return err
 	}
-	for _, in := range t.inbound {
-		for t.receive(in) {
-		}
-	}
+	t.drainSignals()
 	t.note(ctx, "continuing as new after %d signals, %d events waiting", t.received, len(t.s.Inbox))
 	return workflow.NewContinueAsNewError(ctx, TaskWorkflow, t.start, t.s)
 }

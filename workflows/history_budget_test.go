@@ -101,12 +101,18 @@ func (o *countingOutbound) UpsertMemo(ctx workflow.Context, memo map[string]any)
 	return o.Next.UpsertMemo(ctx, memo)
 }
 
-func TestHistoryOfATaskThatSucceedsFirstTime(t *testing.T) {
-	w := newWorld(t) // TC's real 20-minute claims
+// countCommands counts what w's workflow asks of Temporal.
+func countCommands(w *world) *historyCounter {
 	c := &historyCounter{wakeups: map[time.Time]bool{}}
 	w.env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{c}})
 	w.env.SetOnTimerFiredListener(func(string) { c.add(&c.fired); c.wake(w.env.Now()) })
 	w.env.SetOnTimerCanceledListener(func(string) { c.add(&c.canceled) })
+	return c
+}
+
+func TestHistoryOfATaskThatSucceedsFirstTime(t *testing.T) {
+	w := newWorld(t) // TC's real 20-minute claims
+	c := countCommands(w)
 	// A typical test job: starts 45 s after it was scheduled, runs 28
 	// minutes, so its claim is renewed once.
 	w.buildRunsFrom(45*time.Second, 30)

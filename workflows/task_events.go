@@ -76,11 +76,17 @@ func (t *task) takeWaitingEvents(ctx workflow.Context) bool {
 	if workflow.GetVersion(ctx, versionEventsTogether, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return false
 	}
+	t.drainSignals()
+	return len(t.s.Inbox) > 0
+}
+
+// drainSignals moves every signal waiting in the task's channels into the
+// inbox, channel by channel in their fixed order.
+func (t *task) drainSignals() {
 	for _, in := range t.inbound {
 		for t.receive(in) {
 		}
 	}
-	return len(t.s.Inbox) > 0
 }
 
 func (t *task) signalsWaiting() bool {

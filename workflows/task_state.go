@@ -154,6 +154,9 @@ func (e Event) String() string {
 const (
 	seenLimit       = 512
 	lastEventsLimit = 20
+	// maxRetriedBuilds bounds RetriedBuilds: a finished event later than
+	// that many rebuilds is not expected.
+	maxRetriedBuilds = 8
 )
 
 // firstSighting records id and reports whether it is new. Events without an
@@ -167,10 +170,7 @@ func (s *ResumeState) firstSighting(id string) bool {
 			return false
 		}
 	}
-	s.Seen = append(s.Seen, id)
-	if len(s.Seen) > seenLimit {
-		s.Seen = append([]string(nil), s.Seen[len(s.Seen)-seenLimit:]...)
-	}
+	s.Seen = keepLast(s.Seen, id, seenLimit)
 	return true
 }
 
@@ -196,10 +196,17 @@ func (s *ResumeState) alreadyKnown(id string) bool {
 }
 
 func (s *ResumeState) addLastEvent(line string) {
-	s.LastEvents = append(s.LastEvents, line)
-	if len(s.LastEvents) > lastEventsLimit {
-		s.LastEvents = append([]string(nil), s.LastEvents[len(s.LastEvents)-lastEventsLimit:]...)
+	s.LastEvents = keepLast(s.LastEvents, line, lastEventsLimit)
+}
+
+// keepLast appends item to list and keeps its last n entries, in a new
+// array once it is cut, so that the old entries can be freed.
+func keepLast(list []string, item string, n int) []string {
+	list = append(list, item)
+	if len(list) > n {
+		list = append([]string(nil), list[len(list)-n:]...)
 	}
+	return list
 }
 
 // taskState is the answer to the state query.
