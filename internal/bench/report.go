@@ -41,10 +41,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("history events per task (mean/max)", fmt.Sprintf("%.1f / %d", r.HistoryMean, r.HistoryMax), verdict(r.HistoryMean <= 30, "mean ≤ 30"))
 	if r.Tasks > 0 {
 		a := r.Actions
+		per := func(n int) float64 { return float64(n) / float64(r.Tasks) }
+		mean := a.PerTask(r.Tasks)
 		row("Temporal Cloud actions per lifecycle (mean)", fmt.Sprintf("%.1f = %.1f start + %.1f other signals + %.1f timers + %.1f upserts + %.1f local-activity workflow tasks",
-			a.PerTask(r.Tasks), float64(a.WorkflowStarts)/float64(r.Tasks), float64(a.Signals)/float64(r.Tasks),
-			float64(a.Timers)/float64(r.Tasks), float64(a.Upserts)/float64(r.Tasks), float64(a.LocalActivityWTs)/float64(r.Tasks)),
-			verdict(a.PerTask(r.Tasks) <= ActionsTarget, fmt.Sprintf("≤ %d", ActionsTarget)))
+			mean, per(a.WorkflowStarts), per(a.Signals), per(a.Timers), per(a.Upserts), per(a.LocalActivityWTs)),
+			verdict(mean <= ActionsTarget, fmt.Sprintf("≤ %d", ActionsTarget)))
 	}
 	row("TC calls per task", fmt.Sprintf("%.1f", r.TCCalls), "floor 2 (status + task)")
 	if r.SQLite {
